@@ -1,0 +1,49 @@
+"""Outcome and reason codes: stable strings, ordered by precedence, never renumbered or renamed.
+
+Every raw event ends in exactly one ``Outcome``. A rejected (dead-lettered) event carries exactly
+one ``Reason``; the same string is used in the dead-letter envelope and as a metric label. When
+several problems apply, the one listed first here wins (schema before amount before currency …).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    POSTED = "posted"          # journal entry written to the ledger
+    REVIEW = "review"          # sent to the human review queue with a suggested entry
+    REJECTED = "rejected"      # dead-lettered with a reason code
+    DUPLICATE = "duplicate"    # exact redelivery of an event already handled; absorbed, counted
+    DEFERRED = "deferred"      # over the org's rate limit; parked, re-admitted later
+
+
+class Reason(StrEnum):
+    """Why an event was rejected (dead-lettered) or sent to review. Precedence = order here."""
+
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    ENCODING_INVALID = "ENCODING_INVALID"          # not UTF-8 / not JSON
+    SCHEMA_INVALID = "SCHEMA_INVALID"              # missing/extra/ill-typed field
+    SCHEMA_VERSION_UNSUPPORTED = "SCHEMA_VERSION_UNSUPPORTED"
+    AMOUNT_INVALID = "AMOUNT_INVALID"              # not a decimal, <= 0, too many digits
+    CURRENCY_UNKNOWN = "CURRENCY_UNKNOWN"
+    ORG_UNKNOWN = "ORG_UNKNOWN"
+    DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"      # same (org, event_id), different content
+    LINES_MISMATCH = "LINES_MISMATCH"              # lines/payments/payroll/loan don't add up
+    TAX_INVALID = "TAX_INVALID"
+    SMART_CODE_INVALID = "SMART_CODE_INVALID"
+    ACCOUNT_UNKNOWN = "ACCOUNT_UNKNOWN"
+    PERIOD_CLOSED = "PERIOD_CLOSED"
+    UNBALANCED = "UNBALANCED"                      # a recipe produced an unbalanced entry (bug guard)
+    POISON = "POISON"                              # processing failed repeatedly; moved on
+    # review reasons (not dead-letter):
+    LOW_CONFIDENCE = "LOW_CONFIDENCE"
+    AMOUNT_OVER_CAP = "AMOUNT_OVER_CAP"
+    SUSPENSE = "SUSPENSE"
+    INCOMPLETE_EVENT = "INCOMPLETE_EVENT"
+
+
+REJECTION_PRECEDENCE: tuple[Reason, ...] = tuple(
+    r for r in Reason if r not in {Reason.LOW_CONFIDENCE, Reason.AMOUNT_OVER_CAP, Reason.SUSPENSE,
+                                   Reason.INCOMPLETE_EVENT}
+)
