@@ -7,6 +7,7 @@ several problems apply, the one listed first here wins (schema before amount bef
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -47,3 +48,18 @@ REJECTION_PRECEDENCE: tuple[Reason, ...] = tuple(
     r for r in Reason if r not in {Reason.LOW_CONFIDENCE, Reason.AMOUNT_OVER_CAP, Reason.SUSPENSE,
                                    Reason.INCOMPLETE_EVENT}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An expected business failure, as data: exactly one reason code and a short human detail.
+
+    The detail never echoes free-text field values (they may hold card numbers or personal data).
+    """
+
+    reason: Reason
+    detail: str = ""
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.REJECTED if self.reason in REJECTION_PRECEDENCE else Outcome.REVIEW

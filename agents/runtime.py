@@ -1,0 +1,94 @@
+"""What the agents share in one worker process: the ledger store, the classifier, the catalog,
+per-organisation overrides and learned memory, and the set of known organisations.
+
+Everything is created lazily on first use (inside the worker's event loop) and cached; the set of
+known organisations is refreshed from the database every ``ORGS_REFRESH_SECONDS`` so that
+``hera org add`` on another machine is seen without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from pipeline.config import Settings
+
+ORGS_REFRESH_SECONDS = 5.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Faults that a later retry of the same work can cure (never bad input, never a bug)."""
+    import asyncpg
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
+
+    from pipeline.ledger.errors import TransientError, map_db_error
+
+    if isinstance(exc, (TransientError, ConnectionError, OSError, asyncio.TimeoutError, KafkaConnectionError,
+                        KafkaTimeoutError, NotLeaderForPartitionError, asyncpg.InterfaceError)):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return isinstance(map_db_error(exc), TransientError)
+    return False
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Any = None
+        self._store_lock = asyncio.Lock()
+        self._orgs: set[str] = set()
+        self._orgs_loaded_at = 0.0
+        self._classifier: Any = None
+        self._catalog: Any = None
+        self._memory: Any = None
+
+    async def store(self) -> Any:
+        if self._store is None:
+            async with self._store_lock:
+                if self._store is None:
+                    from pipeline.ledger.store import LedgerStore
+                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4)
+        return self._store
+
+    async def known_orgs(self) -> set[str]:
+        if time.monotonic() - self._orgs_loaded_at > ORGS_REFRESH_SECONDS:
+            store = await self.store()
+            self._orgs = set(await store.known_organizations())
+            self._orgs_loaded_at = time.monotonic()
+        return self._orgs
+
+    async def provision(self, orgs: set[str]) -> None:
+        """Register organisations seen for the first time (auto-provisioning)."""
+        if not orgs:
+            return
+        store = await self.store()
+        for org in sorted(orgs):
+            await store.ensure_organization(org)
+            self._orgs.add(org)
+
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from pipeline.domain.catalog import load_catalog
+            self._catalog = load_catalog()
+        return self._catalog
+
+    def classifier(self) -> Any:
+        if self._classifier is None:
+            from pipeline.classify import Classifier
+            self._classifier = Classifier.load()
+        return self._classifier
+
+    async def classify_context(self, orgs: set[str]) -> Any:
+        from pipeline.classify.memory import OrgMemory
+
+        from pipeline.flow import ClassifyContext
+
+        if self._memory is None:
+            self._memory = OrgMemory()
+        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=self._memory)
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None

@@ -1,0 +1,174 @@
+"""The agents: one thin loop per stage around ``pipeline.flow``.
+
+Failure policy (Faust acks whatever its agent was handed, even when the body raises, so the body
+must never raise):
+* transient faults (database or broker unreachable, serialization failures): retry the same batch
+  with capped backoff, forever — nothing is acked until it is durably handled;
+* anything else: the batch is split and each record retried up to ``POISON_ATTEMPTS_MAX`` times;
+  a record that still fails is dead-lettered with reason ``POISON`` and the partition moves on.
+Produced messages are awaited (broker-acknowledged) before the batch is released to be acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+
+from agents.runtime import Runtime, is_transient
+from pipeline.config import Settings
+from pipeline.domain.outcomes import Reason
+from pipeline.envelopes import Emit, Record, dead_letter, dumps
+from pipeline.flow import BatchResult, classify_batch, post_batch, validate_batch
+from pipeline.observability import metrics
+
+log = logging.getLogger("hera.agents")
+
+POISON_ATTEMPTS_MAX = 3
+BACKOFF_SECONDS_MAX = 5.0
+
+StageFn = Callable[[list[Record]], Awaitable[BatchResult]]
+
+
+def to_record(event: faust.EventT) -> Record:
+    msg = event.message
+    return Record(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
+                  value=msg.value, timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None)
+
+
+def poison_letter(rec: Record, stage: str, exc: BaseException) -> Emit:
+    """Dead-letter a record that failed repeatedly, with its original bytes when we carry them."""
+    raw = rec.value
+    topic, partition, offset = rec.topic, rec.partition, rec.offset
+    try:
+        env = json.loads(rec.value)
+        if isinstance(env, dict) and "raw_b64" in env:
+            import base64
+            raw = base64.b64decode(env["raw_b64"])
+            src = env["source"]
+            topic, partition, offset = src["topic"], src["partition"], src["offset"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return dead_letter(raw, Reason.POISON, f"{type(exc).__name__}: {exc}", stage=stage, topic=topic,
+                       partition=partition, offset=offset, key=rec.key)
+
+
+async def process_safely(stage: str, records: list[Record], fn: StageFn, rt: Runtime) -> BatchResult:
+    backoff = 0.1
+    while True:
+        try:
+            return await fn(records)
+        except Exception as exc:
+            if is_transient(exc):
+                metrics.RETRIES.labels(stage, "transient").inc()
+                log.warning("%s: transient fault, retrying batch of %d in %.1fs: %r", stage, len(records),
+                            backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_SECONDS_MAX)
+                continue
+            log.exception("%s: batch of %d failed; retrying record by record", stage, len(records))
+            break
+    merged = BatchResult()
+    for rec in records:
+        for attempt in range(1, POISON_ATTEMPTS_MAX + 1):
+            try:
+                single = await fn([rec])
+            except Exception as exc:
+                if is_transient(exc):
+                    await asyncio.sleep(backoff)
+                    continue
+                metrics.RETRIES.labels(stage, "poison").inc()
+                if attempt == POISON_ATTEMPTS_MAX:
+                    metrics.POISON.labels(stage).inc()
+                    merged.emits.append(poison_letter(rec, stage, exc))
+                    merged.count("rejected", Reason.POISON)
+                    merged.audit.append({"stage": stage, "organization_id": None, "event_id": None,
+                                         "outcome": "rejected", "reason": "POISON",
+                                         "source": f"{rec.topic}/{rec.partition}/{rec.offset}"})
+                continue
+            merged.emits += single.emits
+            merged.outcomes.update(single.outcomes)
+            merged.reasons.update(single.reasons)
+            merged.audit += single.audit
+            break
+    return merged
+
+
+async def publish(app: faust.App, settings: Settings, stage: str, result: BatchResult) -> None:
+    """Produce every emit and the batch's audit records, and wait until the broker has them all."""
+    futures = []
+    for emit in result.emits:
+        futures.append(await app.producer.send(settings.topic(emit.topic_key), emit.key, emit.value, None,
+                                               None, list(emit.headers) or None))
+    by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    now = time.time()
+    for rec in result.audit:
+        by_org[rec.get("organization_id") or "-"].append({**rec, "at": now, "stage": rec.get("stage", stage)})
+    for org, recs in by_org.items():
+        futures.append(await app.producer.send(settings.topic("audit"), org.encode(),
+                                               dumps({"records": recs}), None, None, None))
+    if futures:
+        await asyncio.gather(*futures)
+    for outcome, n in result.outcomes.items():
+        metrics.EVENTS.labels(stage, outcome).inc(n)
+    for reason, n in result.reasons.items():
+        metrics.REJECTIONS.labels(stage, reason).inc(n)
+
+
+def register(app: faust.App, settings: Settings) -> Runtime:
+    rt = Runtime(settings)
+    topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes)
+              for key in ("raw", "validated", "classified", "decisions", "audit")}
+
+    def stage_agent(stage: str, source: str, fn: StageFn) -> None:
+        async def agent(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(settings.batch_size_max, within=settings.batch_within_seconds):
+                started = time.perf_counter()
+                records = [to_record(e) for e in events]
+                result = await process_safely(stage, records, fn, rt)
+                await publish(app, settings, stage, result)
+                metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
+                metrics.BATCH_SIZE.labels(stage).observe(len(records))
+                metrics.LAG.labels(stage).set_to_current_time()
+
+        agent.__name__ = f"{stage}_agent"
+        app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)
+
+    async def do_validate(records: list[Record]) -> BatchResult:
+        known = await rt.known_orgs()
+        result, seen = validate_batch(records, known_orgs=None if settings.auto_provision_orgs else known,
+                                      payload_bytes_max=settings.payload_bytes_max)
+        await rt.provision(seen - known)
+        return result
+
+    async def do_classify(records: list[Record]) -> BatchResult:
+        envelopes = [json.loads(r.value) for r in records]
+        ctx = await rt.classify_context({e["event"]["organization_id"] for e in envelopes})
+        return classify_batch(envelopes, ctx)
+
+    async def do_post(records: list[Record]) -> BatchResult:
+        store = await rt.store()
+        return await post_batch([json.loads(r.value) for r in records], store)
+
+    async def do_audit(records: list[Record]) -> BatchResult:
+        store = await rt.store()
+        recs = [r for rec in records for r in json.loads(rec.value)["records"]]
+        await store.append_audit(recs)
+        return BatchResult()
+
+    stage_agent("validate", "raw", do_validate)
+    stage_agent("classify", "validated", do_classify)
+    stage_agent("post", "classified", do_post)
+    stage_agent("audit", "audit", do_audit)
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def _close(app: faust.App, **_: Any) -> None:
+        await rt.close()
+
+    return rt

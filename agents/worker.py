@@ -1,0 +1,38 @@
+"""Start a Faust worker for the pipeline (``hera run``): topics first, then the agents.
+
+SIGTERM or Ctrl-C stops it cleanly: Faust commits what was acked and leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pipeline.config import Settings
+from pipeline.kafka_compat import ensure_topics
+
+
+def prepare(settings: Settings) -> None:
+    """Create the pipeline's topics with the configured partitions, and migrate the database."""
+    from agents.app import topic_names
+    from pipeline.ledger.migrate import migrate
+
+    async def _prepare() -> None:
+        await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions,
+                            replication_factor=settings.replication_factor)
+        await migrate(settings.dsn())
+
+    asyncio.run(_prepare())
+
+
+def run_worker(settings: Settings) -> None:
+    from faust.worker import Worker
+
+    from agents.app import create_app
+
+    prepare(settings)
+    app = create_app(settings)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,
+                    override_logging=True)
+    worker.execute_from_commandline()

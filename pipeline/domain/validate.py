@@ -1,0 +1,242 @@
+"""Validation and sanitising of raw event bytes: ``validate_raw(raw) -> Validated | Rejected``.
+
+The first stage of the pipeline. Bad input is data, not an exception: a ``Rejected`` carries
+exactly one ``Reason`` (the highest in ``outcomes.Reason`` order when several apply) and a short
+detail that never echoes field values. Sanitising happens *before* anything is stored:
+
+* control characters become spaces, invisible bidi/zero-width characters are dropped, lone
+  surrogates become U+FFFD, text is NFC-normalised and (outside ``metadata``) whitespace is
+  collapsed; length limits are enforced on the sanitised text;
+* card numbers (13–19 digits, optionally grouped by spaces or dashes, Luhn-valid) are masked as
+  first six + ``*`` + last four in every text field, including every string in ``metadata``.
+
+An event whose ``schema_version`` is an integer other than 1 is ``SCHEMA_VERSION_UNSUPPORTED``
+before any v1 schema check: the v1 schema says nothing about another version's fields.
+
+Pure: no I/O, no clock. ``content_fingerprint`` hashes the canonical JSON of the sanitised event
+so that a reused ``event_id`` with different content can be told from an exact redelivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.domain.money import MINOR_UNITS
+from pipeline.domain.outcomes import Reason, Rejected
+from schemas.events import SCHEMA_VERSION, RawTransactionV1
+
+__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "content_fingerprint", "mask_pans",
+           "sanitise_text", "validate_raw"]
+
+PAYLOAD_BYTES_MAX = 65536
+METADATA_DEPTH_MAX = 16
+DETAIL_LENGTH_MAX = 200
+TEXT_FIELDS = ("description", "counterparty", "reference", "smart_code")
+PAN_DIGITS_MIN, PAN_DIGITS_MAX = 13, 19
+
+_ERROR_REASONS = {
+    "amount_invalid": Reason.AMOUNT_INVALID,
+    "currency_unknown": Reason.CURRENCY_UNKNOWN,
+    "tax_invalid": Reason.TAX_INVALID,
+    "schema_version_unsupported": Reason.SCHEMA_VERSION_UNSUPPORTED,
+}
+_PRECEDENCE = {reason: index for index, reason in enumerate(Reason)}
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
+_GROUP_SPLIT = re.compile(r"([ -])")
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """A sanitised, schema-valid event and the fingerprint of its content."""
+
+    event: RawTransactionV1
+    fingerprint: str
+
+
+class _Bad(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def validate_raw(raw: bytes, *, payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> Validated | Rejected:
+    """Decode, sanitise and validate one raw event; never raises on any input bytes."""
+    try:
+        obj = _decode(raw, payload_bytes_max)
+        version = obj.get("schema_version")
+        if type(version) is int and version != SCHEMA_VERSION:
+            raise _Bad(Reason.SCHEMA_VERSION_UNSUPPORTED, f"schema_version {version} is not supported")
+        clean = _sanitise_event(obj)
+    except _Bad as bad:
+        return Rejected(bad.reason, bad.detail)
+    try:
+        event = RawTransactionV1.model_validate(clean, context={"minor_units": MINOR_UNITS})
+    except ValidationError as exc:
+        rejected = _rejection(exc)
+        if rejected.reason is Reason.TAX_INVALID:
+            # A bad tax object is a field error, so the whole-event checks (currency, decimals per
+            # currency) never ran; they rank higher, so look again without the tax.
+            rejected = _without_tax(clean) or rejected
+        return rejected
+    return Validated(event=event, fingerprint=content_fingerprint(event))
+
+
+def _without_tax(clean: dict[str, Any]) -> Rejected | None:
+    try:
+        RawTransactionV1.model_validate({k: v for k, v in clean.items() if k != "tax"},
+                                        context={"minor_units": MINOR_UNITS})
+    except ValidationError as exc:
+        rejected = _rejection(exc)
+        return rejected if _PRECEDENCE[rejected.reason] < _PRECEDENCE[Reason.TAX_INVALID] else None
+    return None
+
+
+def content_fingerprint(event: RawTransactionV1) -> str:
+    """sha256 (hex) of the canonical JSON of the sanitised event (sorted keys, no nulls)."""
+    body = event.model_dump(mode="json", exclude_none=True)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def sanitise_text(text: str, *, collapse: bool = True) -> str:
+    """Control characters -> space, invisible characters dropped, NFC, card numbers masked."""
+    text = _SURROGATES.sub("\ufffd", text)
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text)
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    if collapse:
+        text = " ".join(text.split())
+    return mask_pans(text)
+
+
+def mask_pans(text: str) -> str:
+    """Mask every Luhn-valid card number (13–19 digits, grouped by spaces/dashes) as 123456*7890."""
+    return _DIGIT_RUN.sub(_mask_run, text)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if sum(ch.isdigit() for ch in run) < PAN_DIGITS_MIN:
+        return run
+    tokens = _GROUP_SPLIT.split(run)
+    groups, seps = tokens[0::2], tokens[1::2]
+    out: list[str] = []
+    i = 0
+    while i < len(groups):
+        best, digits = -1, ""
+        for j in range(i, len(groups)):    # longest span of whole groups that is a card number
+            digits += groups[j]
+            if len(digits) > PAN_DIGITS_MAX:
+                break
+            if len(digits) >= PAN_DIGITS_MIN and luhn_valid(digits):
+                best = j
+        if best >= 0:
+            pan = "".join(groups[i:best + 1])
+            out.append(f"{pan[:6]}*{pan[-4:]}")
+            i = best + 1
+        else:
+            out.append(groups[i])
+            i += 1
+        if i < len(groups):
+            out.append(seps[i - 1])
+    return "".join(out)
+
+
+def _decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise _Bad(Reason.ENCODING_INVALID, "payload is not bytes")
+    if len(raw) > payload_bytes_max:
+        raise _Bad(Reason.PAYLOAD_TOO_LARGE, f"payload of {len(raw)} bytes exceeds {payload_bytes_max}")
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Bad(Reason.ENCODING_INVALID, f"not UTF-8 at byte {exc.start}") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise _Bad(Reason.ENCODING_INVALID, f"not JSON: {str(exc)[:80]}") from None
+    except _NonFinite:
+        raise _Bad(Reason.ENCODING_INVALID, "NaN and Infinity are not JSON") from None
+    except ValueError as exc:   # float overflow, integer with too many digits
+        raise _Bad(Reason.SCHEMA_INVALID, f"number out of range: {str(exc)[:60]}") from None
+    if not isinstance(obj, dict):
+        raise _Bad(Reason.SCHEMA_INVALID, "event must be a JSON object")
+    return obj
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number too large")
+    return value
+
+
+def _sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(obj)
+    event_id = clean.get("event_id")
+    if isinstance(event_id, str) and (event_id != event_id.strip() or
+                                      any(unicodedata.category(ch) in ("Cc", "Cs") for ch in event_id)):
+        raise _Bad(Reason.SCHEMA_INVALID, "event_id: control characters or surrounding whitespace")
+    for name in TEXT_FIELDS:
+        if isinstance(clean.get(name), str):
+            clean[name] = sanitise_text(clean[name])
+    lines = clean.get("lines")
+    if isinstance(lines, list):
+        clean["lines"] = [
+            {**line, "description": sanitise_text(line["description"])}
+            if isinstance(line, dict) and isinstance(line.get("description"), str) else line
+            for line in lines
+        ]
+    if isinstance(clean.get("metadata"), dict):
+        clean["metadata"] = _sanitise_json(clean["metadata"], 1)
+    return clean
+
+
+def _sanitise_json(value: Any, depth: int) -> Any:
+    if depth > METADATA_DEPTH_MAX:
+        raise _Bad(Reason.SCHEMA_INVALID, f"metadata nested deeper than {METADATA_DEPTH_MAX}")
+    if isinstance(value, str):
+        return sanitise_text(value, collapse=False)
+    if isinstance(value, list):
+        return [_sanitise_json(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {sanitise_text(str(k), collapse=False): _sanitise_json(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _rejection(exc: ValidationError) -> Rejected:
+    ranked = sorted(
+        ((_ERROR_REASONS.get(err["type"], Reason.SCHEMA_INVALID), err) for err in exc.errors()),
+        key=lambda pair: _PRECEDENCE[pair[0]])
+    reason, err = ranked[0]
+    where = ".".join(str(part) for part in err["loc"]) or "event"
+    detail = f"{where}: {err['msg']}"
+    return Rejected(reason, detail[:DETAIL_LENGTH_MAX])

@@ -1,0 +1,114 @@
+"""Wire envelopes between stages (JSON, UTF-8, never pickle) and the dead-letter convention.
+
+* ``hera.transactions.validated``: {"v": 1, "event": <sanitised RawTransactionV1>, "fingerprint",
+  "source": {topic, partition, offset}, "raw_b64"} — the original bytes travel along so that a later
+  stage can still dead-letter them verbatim.
+* ``hera.transactions.classified``: the validated envelope plus "classification" and "entry".
+* ``hera.entries.posted``: one message per journal entry, keyed by organisation, carrying
+  ``entry_id`` so consumers can deduplicate.
+* ``hera.deadletter``: the value is the *original bytes*, unchanged; why and where from travel in
+  headers (the Kafka Connect DLQ convention), so replaying a dead letter is re-producing its value.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.domain.entries import JournalEntry
+from pipeline.domain.outcomes import Reason
+
+DLQ_HEADER_REASON = "hera-reason"
+DLQ_HEADER_DETAIL = "hera-detail"
+DLQ_HEADER_STAGE = "hera-stage"
+DLQ_HEADER_TOPIC = "hera-source-topic"
+DLQ_HEADER_PARTITION = "hera-source-partition"
+DLQ_HEADER_OFFSET = "hera-source-offset"
+DLQ_DETAIL_CHARS_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A consumed Kafka record, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """A message a stage wants produced. ``topic_key`` names a topic of ``config.TOPICS``."""
+
+    topic_key: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+
+
+def dead_letter(raw: bytes, reason: Reason, detail: str, *, stage: str, topic: str, partition: int,
+                offset: int, key: bytes | None = None) -> Emit:
+    headers = (
+        (DLQ_HEADER_REASON, reason.value.encode()),
+        (DLQ_HEADER_DETAIL, detail[:DLQ_DETAIL_CHARS_MAX].encode()),
+        (DLQ_HEADER_STAGE, stage.encode()),
+        (DLQ_HEADER_TOPIC, topic.encode()),
+        (DLQ_HEADER_PARTITION, str(partition).encode()),
+        (DLQ_HEADER_OFFSET, str(offset).encode()),
+    )
+    return Emit("deadletter", key, raw, headers)
+
+
+def dead_letter_from_envelope(env: dict[str, Any], reason: Reason, detail: str, *, stage: str) -> Emit:
+    src = env["source"]
+    return dead_letter(base64.b64decode(env["raw_b64"]), reason, detail, stage=stage, topic=src["topic"],
+                       partition=src["partition"], offset=src["offset"],
+                       key=env["event"]["organization_id"].encode())
+
+
+def headers_dict(headers: Any) -> dict[str, str]:
+    return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (headers or [])}
+
+
+def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "organization_id": entry.organization_id,
+        "event_id": entry.event_id,
+        "smart_code": entry.smart_code,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "currency": entry.currency,
+        "source": entry.source,
+        "confidence": str(entry.confidence),
+        "reference": entry.reference,
+        "description": entry.description,
+        "counterparty": entry.counterparty,
+        "created_by": entry.created_by,
+        "lines": [{**line.to_json(), "smart_code": line.smart_code, "description": line.description}
+                  for line in entry.lines],
+    }
+
+
+def entry_from_json(data: dict[str, Any]) -> JournalEntry:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from pipeline.domain.entries import JournalLine
+
+    return JournalEntry(
+        organization_id=data["organization_id"], event_id=data["event_id"], smart_code=data["smart_code"],
+        occurred_at=datetime.fromisoformat(data["occurred_at"]), currency=data["currency"],
+        source=data["source"], confidence=Decimal(data["confidence"]), reference=data.get("reference"),
+        description=data.get("description"), counterparty=data.get("counterparty"),
+        created_by=data.get("created_by", "hera-stream"),
+        lines=tuple(JournalLine(account=x["account"], side=x["side"], amount=Decimal(x["amount"]),
+                                currency=x["currency"], smart_code=x["smart_code"],
+                                description=x.get("description")) for x in data["lines"]))

@@ -1,0 +1,185 @@
+"""The pipeline's stages as batch functions: records in, messages out. No Kafka in here.
+
+Each Faust agent (``agents/``) is a thin loop around one of these: take a batch of records,
+call the stage, produce what it returns, then let Faust ack. A stage never raises for bad input:
+every record ends in exactly one outcome (forwarded, review, dead-lettered, duplicate, deferred).
+
+    validate_batch   raw bytes      -> validated envelope | dead letter (one reason code)
+    classify_batch   validated      -> classified (auto-post) | review item | dead letter
+    post_batch       classified     -> posted entries (one DB transaction per batch) | duplicates
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pipeline.domain.outcomes import Outcome, Reason
+from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+
+
+@dataclass
+class BatchResult:
+    emits: list[Emit] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, outcome: Outcome | str, reason: Reason | str | None = None) -> None:
+        self.outcomes[str(outcome)] += 1
+        if reason is not None:
+            self.reasons[str(reason)] += 1
+
+
+def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str, *,
+                 reason: str | None = None, correlation_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"stage": stage, "organization_id": org, "event_id": event_id, "outcome": outcome,
+            "reason": reason, "correlation_id": correlation_id or event_id, **extra}
+
+
+# ---------------------------------------------------------------- validate
+
+def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
+                   stage: str = "validate") -> tuple[BatchResult, set[str]]:
+    """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
+
+    Returns the result and the set of organisation ids seen that are not in ``known_orgs``
+    (the caller provisions them when auto-provisioning is on).
+    """
+    from pipeline.domain.validate import Rejected, validate_raw
+
+    result = BatchResult()
+    new_orgs: set[str] = set()
+    for rec in records:
+        checked = validate_raw(rec.value, payload_bytes_max=payload_bytes_max)
+        if isinstance(checked, Rejected):
+            result.emits.append(dead_letter(rec.value, checked.reason, checked.detail, stage=stage,
+                                            topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                                            key=rec.key))
+            result.count(Outcome.REJECTED, checked.reason)
+            result.audit.append(audit_record(stage, None, None, "rejected", reason=str(checked.reason),
+                                             source=f"{rec.topic}/{rec.partition}/{rec.offset}"))
+            continue
+        event = checked.event
+        org = str(event.organization_id)
+        if known_orgs is not None and org not in known_orgs:
+            result.emits.append(dead_letter(rec.value, Reason.ORG_UNKNOWN, f"organization {org} is not registered",
+                                            stage=stage, topic=rec.topic, partition=rec.partition,
+                                            offset=rec.offset, key=rec.key))
+            result.count(Outcome.REJECTED, Reason.ORG_UNKNOWN)
+            result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason="ORG_UNKNOWN"))
+            continue
+        new_orgs.add(org)
+        envelope = {
+            "v": 1,
+            "event": event.model_dump(mode="json", exclude_none=True),
+            "fingerprint": checked.fingerprint,
+            "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
+            "raw_b64": base64.b64encode(rec.value).decode(),
+        }
+        result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
+        result.count("validated")
+    return result, new_orgs
+
+
+# ---------------------------------------------------------------- classify + decide + build entry
+
+@dataclass
+class ClassifyContext:
+    """What the classify stage needs: the model, the catalog, per-org learned memory and overrides."""
+
+    classifier: Any
+    catalog: Any
+    memory: Any = None
+    org_catalogs: dict[str, Any] = field(default_factory=dict)
+
+    def catalog_for(self, org: str) -> Any:
+        return self.org_catalogs.get(org, self.catalog)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What happens to one classified event: posted, sent to review (with a suggested entry when one
+    can be built), or rejected with a reason."""
+
+    outcome: Outcome
+    reason: Reason | None
+    entry: Any  # JournalEntry | None
+    detail: str = ""
+
+
+def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
+    from pipeline.domain.posting import build_entry
+    from pipeline.domain.validate import Rejected
+
+    built = build_entry(event, cls.smart_code, catalog, line_codes=cls.line_codes)
+    if isinstance(built, Rejected):
+        return Decision(built.outcome, built.reason, None, built.detail)
+    block = Reason(cls.reason) if cls.reason else catalog.auto_post_block(
+        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount))
+    return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
+
+
+def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
+                   stage: str = "classify") -> BatchResult:
+    from pipeline.envelopes import entry_to_json
+    from schemas.events import RawTransactionV1
+
+    result = BatchResult()
+    events = [RawTransactionV1.model_validate(env["event"]) for env in envelopes]
+    classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
+    for env, event, cls in zip(envelopes, events, classifications, strict=True):
+        org = str(event.organization_id)
+        decision = decide_event(event, cls, ctx.catalog_for(org))
+        if decision.outcome == Outcome.REJECTED:
+            reason = decision.reason or Reason.POISON
+            result.emits.append(dead_letter_from_envelope(env, reason, decision.detail, stage=stage))
+            result.count(Outcome.REJECTED, reason)
+            result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
+            continue
+        out = {**env, "classification": {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
+                                         "method": cls.method,
+                                         "alternatives": [list(a) for a in cls.alternatives]},
+               "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
+        if decision.outcome == Outcome.POSTED:
+            result.emits.append(Emit("classified", org.encode(), dumps(out)))
+            result.count("classified")
+        else:
+            out["review_reason"] = str(decision.reason)
+            result.emits.append(Emit("review", org.encode(), dumps(out)))
+            result.count(Outcome.REVIEW, decision.reason)
+            result.audit.append(audit_record(stage, org, event.event_id, "review", reason=str(decision.reason),
+                                             smart_code=cls.smart_code, confidence=round(cls.confidence, 4)))
+    return result
+
+
+# ---------------------------------------------------------------- post
+
+async def post_batch(envelopes: list[dict[str, Any]], store: Any, stage: str = "post") -> BatchResult:
+    """Post a batch of classified entries in one database transaction; publish what was posted."""
+    from pipeline.envelopes import entry_from_json, entry_to_json
+
+    result = BatchResult()
+    entries = [entry_from_json(env["entry"]) for env in envelopes]
+    posted = await store.post_batch(entries)
+    for env, entry, res in zip(envelopes, entries, posted, strict=True):
+        org = entry.organization_id
+        if res.outcome == Outcome.POSTED:
+            message = {"entry_id": res.entry_id, **entry_to_json(entry),
+                       "classification": env.get("classification"), "source": env.get("source")}
+            result.emits.append(Emit("posted", org.encode(), dumps(message)))
+            result.count(Outcome.POSTED)
+            result.audit.append(audit_record(stage, org, entry.event_id, "posted", entry_id=res.entry_id,
+                                             smart_code=entry.smart_code, total=str(entry.total)))
+        elif res.outcome == Outcome.DUPLICATE:
+            result.count(Outcome.DUPLICATE)
+            result.audit.append(audit_record(stage, org, entry.event_id, "duplicate", entry_id=res.entry_id))
+        else:
+            reason = res.reason or Reason.POISON
+            result.emits.append(dead_letter_from_envelope(env, reason, f"ledger refused: {reason}", stage=stage))
+            result.count(Outcome.REJECTED, reason)
+            result.audit.append(audit_record(stage, org, entry.event_id, "rejected", reason=str(reason)))
+    return result

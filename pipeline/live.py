@@ -1,0 +1,230 @@
+"""Drive the pipeline from outside, as a producer and a downstream consumer would.
+
+``run_demo``: bounded — start a worker, produce N events, wait until every one is accounted for
+(posted, in review or dead-lettered, tracked by its raw topic offset), print a summary, stop.
+``run_with_sample_stream``: unbounded — the same with a live sample stream and a progress display,
+for ``make run``; Ctrl-C stops the producer and the worker cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from pipeline.config import Settings
+
+WORKER_STOP_TIMEOUT_SECONDS = 20.0
+
+
+def ensure_services(settings: Settings) -> Settings:
+    from pipeline import services
+    if not (settings.kafka_external and settings.database_external):
+        services.up(settings)
+    return Settings(**{k: getattr(settings, k) for k in type(settings).model_fields})  # re-read state
+
+
+def start_worker(settings: Settings, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **env_extra, "HERA_HOME": str(settings.home.resolve())}
+    log_path = settings.home / "worker.log"
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(WORKER_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Tracker:
+    """Reads posted / review / dead-letter topics and accounts for raw offsets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.accounted: dict[tuple[int, int], str] = {}
+        self.reasons: Counter[str] = Counter()
+        self.smart_codes: Counter[str] = Counter()
+        self.extra: Counter[str] = Counter()
+        self._consumer: Any = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap(), enable_auto_commit=False,
+                                          auto_offset_reset="earliest", group_id=None)
+        await self._consumer.start()
+        tps = [TopicPartition(self.settings.topic(k), p) for k in ("posted", "review", "deadletter")
+               for p in range(self.settings.partitions)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+
+    async def poll(self) -> None:
+        import json
+
+        from pipeline.envelopes import headers_dict
+
+        raw_topic = self.settings.topic("raw")
+        batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+        for tp, msgs in batches.items():
+            for m in msgs:
+                if tp.topic == self.settings.topic("deadletter"):
+                    h = headers_dict(m.headers)
+                    if h.get("hera-source-topic") != raw_topic:
+                        self.extra["deadletter_other"] += 1
+                        continue
+                    key = (int(h["hera-source-partition"]), int(h["hera-source-offset"]))
+                    self._account(key, "rejected")
+                    self.reasons[h.get("hera-reason", "?")] += 1
+                    continue
+                body = json.loads(m.value)
+                src = body.get("source") or {}
+                key = (int(src.get("partition", -1)), int(src.get("offset", -1)))
+                if tp.topic == self.settings.topic("posted"):
+                    self._account(key, "posted")
+                    self.smart_codes[body.get("smart_code", "?")] += 1
+                else:
+                    self._account(key, "review")
+                    self.reasons[body.get("review_reason") or "review"] += 1
+
+    def _account(self, key: tuple[int, int], outcome: str) -> None:
+        if key in self.accounted:
+            self.extra[f"repeat_{outcome}"] += 1
+        self.accounted[key] = outcome
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.accounted.values())
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+async def produce(settings: Settings, events: list[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(settings.topic("raw"), value) for value in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def run_demo(settings: Settings, n_events: int, *, timeout_seconds: float = 300.0) -> dict[str, Any]:
+    from agents.worker import prepare
+    from pipeline.sample import sample_events
+
+    settings = ensure_services(settings)
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"{settings.topic_prefix}demo-{run_id}."
+    settings = settings.model_copy(update={"topic_prefix": prefix})
+    prepare(settings)
+    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": prefix, "HERA_APP_ID": f"hera-demo-{run_id}"})
+    events = list(sample_events(n_events, seed=int(run_id, 16) % 10_000))
+    started = time.monotonic()
+    try:
+        summary = asyncio.run(_drive(settings, events, timeout_seconds, started))
+    finally:
+        stop_worker(worker)
+    summary["worker_exit_code"] = worker.returncode
+    return summary
+
+
+async def _drive(settings: Settings, events: list[bytes], timeout_seconds: float, started: float
+                 ) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tracker = Tracker(settings)
+    await tracker.start()
+    try:
+        await produce(settings, events)
+        produced_at = time.monotonic()
+        with Progress(TextColumn("[bold]accounted for"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("events", total=len(events))
+            while len(tracker.accounted) < len(events) and time.monotonic() - started < timeout_seconds:
+                await tracker.poll()
+                bar.update(task, completed=len(tracker.accounted))
+        elapsed = time.monotonic() - started
+    finally:
+        await tracker.stop()
+    counts = tracker.counts()
+    return {
+        "events": len(events),
+        "accounted_for": len(tracker.accounted),
+        "all_accounted_for": len(tracker.accounted) == len(events),
+        "posted": counts["posted"], "review": counts["review"], "rejected": counts["rejected"],
+        "reasons": dict(tracker.reasons), "smart_codes": dict(tracker.smart_codes.most_common()),
+        "anomalies": dict(tracker.extra),
+        "seconds": round(elapsed, 2), "produce_seconds": round(produced_at - started, 2),
+        "events_per_second": round(len(events) / elapsed, 1) if elapsed else None,
+        "topic_prefix": settings.topic_prefix,
+    }
+
+
+def run_with_sample_stream(settings: Settings, *, rate: float) -> None:
+    from agents.worker import prepare
+
+    settings = ensure_services(settings)
+    prepare(settings)
+    worker = start_worker(settings, {})
+    print(f"hera: worker pid {worker.pid} (log: {settings.home / 'worker.log'}); producing ~{rate:.0f} "
+          "sample events/s; Ctrl-C to stop", file=sys.stderr)
+    try:
+        asyncio.run(_sample_loop(settings, rate, worker))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("hera: stopping worker …", file=sys.stderr)
+        stop_worker(worker)
+
+
+async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+    from rich.live import Live
+    from rich.table import Table
+
+    from pipeline.sample import sample_events
+
+    tracker = Tracker(settings)
+    await tracker.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5)
+    await producer.start()
+    stream = sample_events(10**9, seed=int(time.time()) % 100_000)
+    produced = 0
+    started = time.monotonic()
+    try:
+        with Live(console=None, refresh_per_second=4, transient=False) as live:
+            while worker.poll() is None:
+                due = int((time.monotonic() - started) * rate) - produced
+                for _ in range(max(due, 0)):
+                    await producer.send(settings.topic("raw"), next(stream))
+                    produced += 1
+                await tracker.poll()
+                counts = tracker.counts()
+                table = Table(title="HERA Stream — live", show_header=True)
+                for col in ("produced", "posted", "review", "rejected", "in flight"):
+                    table.add_column(col, justify="right")
+                table.add_row(str(produced), str(counts["posted"]), str(counts["review"]),
+                              str(counts["rejected"]), str(max(produced - sum(counts.values()), 0)))
+                live.update(table)
+            print(f"hera: worker exited with {worker.returncode}; see {settings.home / 'worker.log'}",
+                  file=sys.stderr)
+    finally:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        await tracker.stop()

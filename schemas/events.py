@@ -1,0 +1,290 @@
+"""Raw transaction event, schema version 1 (SPEC §2): the wire contract of ``hera.transactions.raw``.
+
+Strict: unknown fields are forbidden everywhere except inside ``metadata``; money is a decimal
+*string* (never a JSON number) parsed into ``Decimal``; text fields have length limits; the
+timestamp is RFC 3339 with an offset. Breaking changes make a new class (``RawTransactionV2``),
+never an edit of this one.
+
+Validation errors carry a pydantic error *type* that ``pipeline.domain.validate`` maps to a
+stable reason code: ``amount_invalid`` -> AMOUNT_INVALID, ``currency_unknown`` ->
+CURRENCY_UNKNOWN, ``tax_invalid`` -> TAX_INVALID, anything else -> SCHEMA_INVALID.
+
+The currency table lives in ``pipeline.domain.money`` (dependencies point inward, so this module
+cannot import it): pass ``context={"minor_units": MINOR_UNITS}`` to ``model_validate`` to check
+currencies and quantise every amount to its currency. Without it only the syntax is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+SCHEMA_VERSION = 1
+EVENT_ID_LENGTH_MAX = 128
+DESCRIPTION_LENGTH_MAX = 500
+COUNTERPARTY_LENGTH_MAX = 200
+REFERENCE_LENGTH_MAX = 128
+SMART_CODE_LENGTH_MAX = 128
+CATEGORY_LENGTH_MAX = 128
+LINES_MAX = 100
+PAYMENTS_MAX = 20
+METADATA_BYTES_MAX = 10 * 1024
+
+_DECIMAL_RE = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,18})?$")
+_RATE_RE = re.compile(r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,8})?$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
+_CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
+_SMART_CODE_RE = re.compile(r"^HERA\.[A-Z0-9]{3,15}(\.[A-Z0-9_]{2,30}){3,8}\.v[0-9]+$")
+
+
+class Source(StrEnum):
+    BANK_FEED = "bank_feed"
+    CARD_FEED = "card_feed"
+    POS = "pos"
+    ERP = "erp"
+    API = "api"
+
+
+FEED_SOURCES = frozenset({Source.BANK_FEED, Source.CARD_FEED})
+
+
+class Kind(StrEnum):
+    INVOICE_ISSUED = "invoice.issued"
+    CREDIT_NOTE_ISSUED = "credit_note.issued"
+    PAYMENT_RECEIVED = "payment.received"
+    BILL_RECEIVED = "bill.received"
+    PAYMENT_SENT = "payment.sent"
+    POS_DAILY_SUMMARY = "pos.daily_summary"
+    PAYROLL_RUN = "payroll.run"
+    GOODS_RECEIVED = "goods.received"
+    INVENTORY_ADJUSTED = "inventory.adjusted"
+    TAX_PAID = "tax.paid"
+    LOAN_REPAYMENT = "loan.repayment"
+    TRANSFER_INTERNAL = "transfer.internal"
+    OWNER_DRAW = "owner.draw"
+
+
+class Direction(StrEnum):
+    DEBIT = "debit"      # money out
+    CREDIT = "credit"    # money in
+
+
+class PaymentMethod(StrEnum):
+    CASH = "cash"
+    CARD = "card"
+
+
+class Adjustment(StrEnum):
+    SHRINKAGE = "shrinkage"
+    GAIN = "gain"
+
+
+def _decimal_string(value: Any, *, positive: bool) -> Decimal:
+    if not isinstance(value, str):
+        raise PydanticCustomError("amount_invalid", "amount must be a decimal string, not {type}",
+                                  {"type": type(value).__name__})
+    if not _DECIMAL_RE.fullmatch(value):
+        raise PydanticCustomError("amount_invalid", "amount is not a plain decimal string")
+    amount = Decimal(value)
+    if positive and amount == 0:
+        raise PydanticCustomError("amount_invalid", "amount must be greater than zero")
+    return amount
+
+
+def _rate(value: Any) -> Decimal:
+    if not isinstance(value, str) or not _RATE_RE.fullmatch(value):
+        raise PydanticCustomError("tax_invalid", "tax rate must be a decimal string such as \"0.05\"")
+    rate = Decimal(value)
+    if rate > 1:
+        raise PydanticCustomError("tax_invalid", "tax rate must be a fraction in [0, 1] (\"0.05\" is 5 %)")
+    return rate
+
+
+def _uuid(value: Any) -> str:
+    if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
+        raise PydanticCustomError("uuid_invalid", "organization_id must be a UUID string")
+    return value.lower()
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str) or not _RFC3339_RE.fullmatch(value):
+        raise PydanticCustomError("timestamp_invalid", "occurred_at must be RFC 3339 with a time zone")
+    try:
+        return datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise PydanticCustomError("timestamp_invalid", "occurred_at is not a real date/time") from exc
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "currency must be a string")
+    if not _CURRENCY_RE.fullmatch(value):
+        raise PydanticCustomError("currency_unknown", "currency is not an ISO 4217 code")
+    return value.upper()
+
+
+def _category(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > CATEGORY_LENGTH_MAX:
+        raise PydanticCustomError("category_invalid", "category must be a short string")
+    if value in ("product", "service") or _SMART_CODE_RE.fullmatch(value):
+        return value
+    raise PydanticCustomError("category_invalid", "category must be product, service or a smart code")
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "metadata must be a JSON object")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise PydanticCustomError("metadata_invalid", "metadata is not plain JSON") from exc
+    if size > METADATA_BYTES_MAX:
+        raise PydanticCustomError("metadata_too_large", "metadata exceeds {limit} bytes",
+                                  {"limit": METADATA_BYTES_MAX})
+    return value
+
+
+_as_str = PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")   # never "1E-8"
+Money = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=False)), _as_str]
+PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=True)), _as_str]
+Rate = Annotated[Decimal, PlainValidator(_rate), _as_str]
+OrgId = Annotated[str, PlainValidator(_uuid)]
+Timestamp = Annotated[datetime, PlainValidator(_timestamp),
+                      PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")]
+Currency = Annotated[str, PlainValidator(_currency)]
+Category = Annotated[str, PlainValidator(_category)]
+Metadata = Annotated[dict[str, Any], PlainValidator(_metadata)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaxV1(_Wire):
+    """Tax included in ``amount``: a rate (``"0.05"``) or an absolute amount, exactly one of them."""
+
+    rate: Rate | None = None
+    amount: Money | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TaxV1:
+        if (self.rate is None) == (self.amount is None):
+            raise PydanticCustomError("tax_invalid", "tax needs exactly one of rate or amount")
+        return self
+
+
+class LineV1(_Wire):
+    """A net line: ``category`` is product, service, or an expense smart code."""
+
+    description: Annotated[StrictStr, Field(max_length=DESCRIPTION_LENGTH_MAX)] | None = None
+    amount: Money
+    category: Category | None = None
+
+
+class PaymentV1(_Wire):
+    method: PaymentMethod
+    amount: Money
+
+
+class PayrollV1(_Wire):
+    gross: Money
+    employee_withholdings: Money
+    employer_taxes: Money
+
+
+class LoanV1(_Wire):
+    principal: Money
+    interest: Money
+
+
+class RawTransactionV1(_Wire):
+    """One raw business event as written by a producer (SPEC §2)."""
+
+    schema_version: StrictInt
+    event_id: Annotated[StrictStr, Field(min_length=1, max_length=EVENT_ID_LENGTH_MAX)]
+    organization_id: OrgId
+    source: Source
+    kind: Kind | None = None
+    occurred_at: Timestamp
+    amount: PositiveMoney
+    currency: Currency
+    direction: Direction | None = None
+    description: Annotated[StrictStr, Field(min_length=1, max_length=DESCRIPTION_LENGTH_MAX)] | None = None
+    counterparty: Annotated[StrictStr, Field(max_length=COUNTERPARTY_LENGTH_MAX)] | None = None
+    mcc: Annotated[StrictStr, Field(pattern=r"^[0-9]{4}$")] | None = None
+    tax: TaxV1 | None = None
+    tip: Money | None = None
+    lines: Annotated[list[LineV1], Field(max_length=LINES_MAX)] | None = None
+    payments: Annotated[list[PaymentV1], Field(max_length=PAYMENTS_MAX)] | None = None
+    fees: Money | None = None
+    payroll: PayrollV1 | None = None
+    loan: LoanV1 | None = None
+    adjustment: Adjustment | None = None
+    reference: Annotated[StrictStr, Field(max_length=REFERENCE_LENGTH_MAX)] | None = None
+    smart_code: Annotated[StrictStr, Field(max_length=SMART_CODE_LENGTH_MAX)] | None = None
+    metadata: Metadata | None = None
+
+    @property
+    def is_feed(self) -> bool:
+        return self.source in FEED_SOURCES
+
+    @model_validator(mode="after")
+    def _contract(self, info: ValidationInfo) -> RawTransactionV1:
+        if self.schema_version != SCHEMA_VERSION:
+            raise PydanticCustomError("schema_version_unsupported", "schema_version {v} is not supported",
+                                      {"v": self.schema_version})
+        if self.is_feed and (self.direction is None or self.description is None):
+            raise PydanticCustomError("feed_fields_missing", "bank_feed/card_feed events need direction "
+                                      "and description")
+        table = (info.context or {}).get("minor_units") if isinstance(info.context, dict) else None
+        if table is None:
+            return self
+        return self._quantised(table)
+
+    def _quantised(self, table: Mapping[str, int]) -> RawTransactionV1:
+        """Check the currency and that no amount has more decimals than it allows; quantise all."""
+        if self.currency not in table:
+            raise PydanticCustomError("currency_unknown", "currency {c} is not a known ISO 4217 code",
+                                      {"c": self.currency})
+        quantum = Decimal(1).scaleb(-table[self.currency])
+
+        def q(value: Decimal | None) -> Decimal | None:
+            if value is None:
+                return None
+            exact = value.quantize(quantum)
+            if exact != value:
+                raise PydanticCustomError("amount_invalid", "{v} has more decimals than {c} allows",
+                                          {"v": str(value), "c": self.currency})
+            return exact
+
+        def sub(model: BaseModel | None, *names: str) -> Any:
+            return None if model is None else model.model_copy(
+                update={n: q(getattr(model, n)) for n in names})
+
+        return self.model_copy(update={
+            "amount": q(self.amount), "tip": q(self.tip), "fees": q(self.fees),
+            "tax": sub(self.tax, "amount"),
+            "lines": None if self.lines is None else [sub(line, "amount") for line in self.lines],
+            "payments": None if self.payments is None else [sub(p, "amount") for p in self.payments],
+            "payroll": sub(self.payroll, "gross", "employee_withholdings", "employer_taxes"),
+            "loan": sub(self.loan, "principal", "interest"),
+        })
