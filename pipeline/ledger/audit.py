@@ -1,0 +1,159 @@
+"""The audit log's hash chain: a pure part (canonical form, link hashing, chain checking) and
+``verify_audit``, which re-walks the chains stored in PostgreSQL.
+
+Per organisation, rows are numbered ``seq = 1, 2, 3 …`` and
+
+    hash = sha256(prev_hash || canonical(row))        prev_hash of seq 1 = GENESIS_HASH
+
+where ``canonical`` is compact, key-sorted JSON of the row's content (organisation, seq,
+record_key, occurred_at in UTC ISO 8601 with microseconds, actor, action, subject, payload).
+Editing any field, deleting a row, or reordering rows breaks a link; deleting the newest rows is
+caught by comparing with the head kept in ``audit_heads``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+GENESIS_HASH = "0" * 64
+BREAKS_REPORTED_MAX = 20
+ACTION_LENGTH_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One thing that happened, to be appended to an organisation's chain."""
+
+    organization_id: str
+    action: str                      # e.g. "entry.posted", "event.rejected", "review.approved"
+    actor: str                       # who or what did it ("hera-stream", a reviewer's id)
+    occurred_at: datetime            # timezone-aware
+    subject: str | None = None       # e.g. the event_id
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    record_key: str | None = None    # idempotency key: a redelivered record with the same key is skipped
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRow:
+    organization_id: str
+    seq: int
+    record_key: str | None
+    occurred_at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    payload: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def normalise_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload as it will read back from JSONB, so hashing before and after storage agrees.
+
+    Decimals, datetimes and other non-JSON values become strings; so do floats that JSONB would
+    not give back identically (exponent notation, NaN, infinities).
+    """
+    return _plain(json.loads(json.dumps(payload, default=str, ensure_ascii=False)))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and (not math.isfinite(value) or "e" in repr(value)):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def canonical(organization_id: str, seq: int, record_key: str | None, occurred_at: datetime, actor: str,
+              action: str, subject: str | None, payload: Mapping[str, Any]) -> bytes:
+    body = {
+        "organization_id": str(organization_id).lower(), "seq": seq, "record_key": record_key,
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor, "action": action, "subject": subject, "payload": payload,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")
+
+
+def link_hash(prev_hash: str, content: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+
+
+def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str) -> list[ChainedRow]:
+    """Chain ``records`` (all of one organisation) after the head ``(head_seq, head_hash)``."""
+    rows: list[ChainedRow] = []
+    prev_hash, seq = head_hash, head_seq
+    for rec in records:
+        seq += 1
+        payload = normalise_payload(rec.payload)
+        occurred_at = rec.occurred_at if rec.occurred_at.tzinfo else rec.occurred_at.replace(tzinfo=UTC)
+        occurred_at = occurred_at.astimezone(UTC)
+        digest = link_hash(prev_hash, canonical(rec.organization_id, seq, rec.record_key, occurred_at,
+                                                rec.actor, rec.action, rec.subject, payload))
+        rows.append(ChainedRow(str(rec.organization_id).lower(), seq, rec.record_key, occurred_at, rec.actor,
+                               rec.action, rec.subject, payload, prev_hash, digest))
+        prev_hash = digest
+    return rows
+
+
+def check_chain(rows: Iterable[Mapping[str, Any]], head: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+    """Breaks in one organisation's chain, rows given in ``seq`` order (empty list: intact).
+
+    Each break is ``{"organization_id", "seq", "kind"}`` with kind ``seq_gap`` (a row missing or
+    renumbered), ``link`` (prev_hash is not the previous row's hash: deleted or reordered rows),
+    ``hash`` (content edited), or ``head`` (the newest rows were removed).
+    """
+    breaks: list[dict[str, Any]] = []
+    prev_hash, expected_seq, org = GENESIS_HASH, 1, None
+    for row in rows:
+        org = str(row["organization_id"])
+        seq = row["seq"]
+        if seq != expected_seq:
+            breaks.append({"organization_id": org, "seq": seq, "kind": "seq_gap"})
+        if row["prev_hash"] != prev_hash:
+            breaks.append({"organization_id": org, "seq": seq, "kind": "link"})
+        payload = row["payload"]
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        content = canonical(org, seq, row["record_key"], row["occurred_at"], row["actor"], row["action"],
+                            row["subject"], payload)
+        if link_hash(row["prev_hash"], content) != row["hash"]:
+            breaks.append({"organization_id": org, "seq": seq, "kind": "hash"})
+        prev_hash, expected_seq = row["hash"], seq + 1
+    if head is not None and (head[0] != expected_seq - 1 or head[1] != prev_hash):
+        breaks.append({"organization_id": org, "seq": head[0], "kind": "head"})
+    return breaks
+
+
+async def verify_audit(conn: asyncpg.Connection, org_id: str | None = None) -> dict[str, Any]:
+    """Re-walk the stored chains (all organisations, or one) and report breaks as JSON-able counts.
+
+    Needs a connection that sees every row of the organisations checked: the admin (migrating)
+    user, or one acting for ``org_id`` under row-level security.
+    """
+    orgs_sql = "SELECT organization_id FROM audit_heads UNION SELECT DISTINCT organization_id FROM audit_log"
+    if org_id is None:
+        orgs = [r["organization_id"] for r in await conn.fetch(orgs_sql)]
+    else:
+        orgs = [org_id]
+    rows_total, breaks = 0, []
+    for org in sorted(str(o) for o in orgs):
+        rows = await conn.fetch(
+            "SELECT organization_id, seq, record_key, occurred_at, actor, action, subject, payload::text AS payload,"
+            " prev_hash, hash FROM audit_log WHERE organization_id = $1 ORDER BY seq", org)
+        head_row = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE organization_id = $1", org)
+        head = (head_row["seq"], head_row["hash"]) if head_row else ((0, GENESIS_HASH) if rows else None)
+        rows_total += len(rows)
+        breaks.extend(check_chain(rows, head))
+    return {"ok": not breaks, "organizations": len(orgs), "rows": rows_total, "breaks": len(breaks),
+            "break_details": breaks[:BREAKS_REPORTED_MAX]}

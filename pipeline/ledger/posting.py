@@ -1,0 +1,175 @@
+"""Pure half of posting: check each journal entry against what the ledger knows, and turn the
+accepted ones into rows for the staging tables. No I/O here.
+
+The checks run in ``Reason`` precedence order and the first failure wins; an entry that fails
+is rejected alone, never its batch. A second entry with the same (organization_id, event_id)
+inside one batch is a duplicate of the first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from pipeline.domain.entries import LINES_PER_ENTRY_MAX, JournalEntry, imbalances
+from pipeline.domain.errors import ensure
+from pipeline.domain.outcomes import Outcome, Reason
+from pipeline.ledger.tenancy import org_uuid
+
+SMART_CODE_RE = re.compile(r"^HERA\.[A-Z0-9]{3,15}(\.[A-Z0-9_]{2,30}){3,8}\.v[0-9]+$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+EVENT_ID_LENGTH_MAX = 128
+LINES_PER_ENTRY_MIN = 2
+ENTRY_ID_NAMESPACE = uuid.UUID("5b0e6a52-8a44-4d55-9a8e-48455241c0de")
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    event_id: str
+    organization_id: str
+    outcome: Outcome                  # POSTED | DUPLICATE | REJECTED
+    entry_id: str | None
+    reason: Reason | None = None
+
+
+def entry_id_for(org_id: uuid.UUID, event_id: str) -> uuid.UUID:
+    """Deterministic entry id: the same event always maps to the same id (UUIDv5)."""
+    return uuid.uuid5(ENTRY_ID_NAMESPACE, f"{org_id}/{event_id}")
+
+
+def business_date(occurred_at: datetime) -> date:
+    """The entry's date: the calendar day in the event's own offset (UTC when naive)."""
+    return (occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)).date()
+
+
+def period_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def check_entry(entry: JournalEntry, accounts: Mapping[str, uuid.UUID] | None,
+                closed_periods: frozenset[str]) -> Reason | None:
+    """The first reason (by precedence) the ledger refuses ``entry``, or None when it may post.
+
+    ``accounts`` is the organisation's chart (code -> entity id), None when the org is unknown.
+    """
+    if not entry.event_id or len(entry.event_id) > EVENT_ID_LENGTH_MAX:
+        return Reason.SCHEMA_INVALID
+    if any(line.side not in ("DR", "CR") for line in entry.lines):
+        return Reason.SCHEMA_INVALID
+    if any(not isinstance(line.amount, Decimal) or not line.amount.is_finite() or line.amount < 0
+           for line in entry.lines):
+        return Reason.AMOUNT_INVALID
+    if not CURRENCY_RE.fullmatch(entry.currency) or any(not CURRENCY_RE.fullmatch(line.currency) for line in entry.lines):
+        return Reason.CURRENCY_UNKNOWN
+    if accounts is None:
+        return Reason.ORG_UNKNOWN
+    if not SMART_CODE_RE.fullmatch(entry.smart_code) or any(not SMART_CODE_RE.fullmatch(ln.smart_code) for ln in entry.lines):
+        return Reason.SMART_CODE_INVALID
+    if any(line.account not in accounts for line in entry.lines):
+        return Reason.ACCOUNT_UNKNOWN
+    if period_of(business_date(entry.occurred_at)) in closed_periods:
+        return Reason.PERIOD_CLOSED
+    if not LINES_PER_ENTRY_MIN <= len(entry.lines) <= LINES_PER_ENTRY_MAX or imbalances(entry.lines):
+        return Reason.UNBALANCED
+    return None
+
+
+def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry) -> tuple:
+    """A row of ``stage_entries`` (column order = ``ENTRY_COLUMNS``)."""
+    day = business_date(entry.occurred_at)
+    occurred_at = entry.occurred_at if entry.occurred_at.tzinfo else entry.occurred_at.replace(tzinfo=UTC)
+    metadata = json.dumps(entry.metadata, default=str, ensure_ascii=False) if entry.metadata else "{}"
+    return (entry_id, org_id, entry.event_id, entry.smart_code, day, period_of(day), occurred_at,
+            entry.currency, entry.total, entry.source, entry.confidence, entry.reference, entry.description,
+            entry.counterparty, metadata, entry.created_by)
+
+
+def line_rows(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
+              accounts: Mapping[str, uuid.UUID]) -> list[tuple]:
+    """Rows of ``stage_lines`` (column order = ``LINE_COLUMNS``)."""
+    return [(entry_id, number, org_id, accounts[line.account], line.side, line.amount, line.currency,
+             line.smart_code, line.description, entry.created_by)
+            for number, line in enumerate(entry.lines, start=1)]
+
+
+ENTRY_COLUMNS = ("id", "organization_id", "event_id", "smart_code", "transaction_date", "posting_period",
+                 "occurred_at", "currency", "total_amount", "source", "confidence", "reference", "description",
+                 "counterparty", "metadata", "created_by")
+LINE_COLUMNS = ("transaction_id", "line_number", "organization_id", "account_id", "side", "amount", "currency",
+                "smart_code", "description", "created_by")
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to do with one batch: results decided without the database, and rows to stage."""
+
+    results: list[PostResult | None]          # None: decided by the insert (POSTED or DUPLICATE)
+    pending: list[int]                        # input indexes to insert, in input order
+    entry_ids: list[uuid.UUID | None]
+    rejected_keys: list[tuple[int, uuid.UUID, str]]   # (index, org, event_id): may still be duplicates
+    dup_of: dict[int, int]                    # later index -> first index of the same key in the batch
+
+
+def plan_batch(entries: Sequence[JournalEntry], charts: Mapping[uuid.UUID, Mapping[str, uuid.UUID]],
+               closed: Mapping[uuid.UUID, frozenset[str]]) -> Plan:
+    """Decide, per entry, reject / in-batch duplicate / insert. Pure."""
+    results: list[PostResult | None] = [None] * len(entries)
+    entry_ids: list[uuid.UUID | None] = [None] * len(entries)
+    pending: list[int] = []
+    rejected: list[tuple[int, uuid.UUID, str]] = []
+    seen: dict[tuple[uuid.UUID, str], int] = {}
+    dup_of: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        org = org_uuid(entry.organization_id)
+        if org is None:
+            results[i] = PostResult(entry.event_id, str(entry.organization_id), Outcome.REJECTED, None,
+                                    Reason.ORG_UNKNOWN)
+            continue
+        key = (org, entry.event_id)
+        if key in seen:
+            dup_of[i] = seen[key]
+            continue
+        seen[key] = i
+        reason = check_entry(entry, charts.get(org), closed.get(org, frozenset()))
+        if reason is not None:
+            results[i] = PostResult(entry.event_id, str(org), Outcome.REJECTED, None, reason)
+            if reason is not Reason.ORG_UNKNOWN:
+                rejected.append((i, org, entry.event_id))
+            continue
+        entry_ids[i] = entry_id_for(org, entry.event_id)
+        pending.append(i)
+    return Plan(results, pending, entry_ids, rejected, dup_of)
+
+
+def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID],
+           existing: Mapping[tuple[uuid.UUID, str], uuid.UUID]) -> list[PostResult]:
+    """Results in input order, given the ids the insert created and the entries already stored."""
+    out = plan.results
+    for i in plan.pending:
+        entry, entry_id = entries[i], plan.entry_ids[i]
+        org = org_uuid(entry.organization_id)
+        if entry_id in inserted:
+            out[i] = PostResult(entry.event_id, str(org), Outcome.POSTED, str(entry_id))
+        else:
+            prior = existing.get((org, entry.event_id), entry_id)  # type: ignore[arg-type]
+            out[i] = PostResult(entry.event_id, str(org), Outcome.DUPLICATE, str(prior))
+    for i, org, event_id in plan.rejected_keys:
+        prior = existing.get((org, event_id))
+        if prior is not None:
+            out[i] = PostResult(event_id, str(org), Outcome.DUPLICATE, str(prior))
+    for i, first in plan.dup_of.items():
+        first_result = out[first]
+        ensure(first_result is not None, "in-batch duplicate of an undecided entry")
+        if first_result.outcome in (Outcome.POSTED, Outcome.DUPLICATE):
+            out[i] = PostResult(entries[i].event_id, first_result.organization_id, Outcome.DUPLICATE,
+                                first_result.entry_id)
+        else:
+            out[i] = first_result
+    done = [r for r in out if r is not None]
+    ensure(len(done) == len(entries), "every entry of a batch gets exactly one result")
+    return done

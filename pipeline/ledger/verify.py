@@ -1,0 +1,91 @@
+"""``hera verify``, database half: SPEC §6 invariants 1, 2, 4 (and 5 through ``verify_audit``)
+checked directly in PostgreSQL, reported as JSON-able counts with ``ok``.
+
+Needs the admin (migrating, superuser or BYPASSRLS) connection: it must see every tenant's rows.
+Besides the data, it checks that the guards are still in place (the unique key, the deferred
+balance trigger enabled, RLS enabled and forced on every tenant table, the app role unable to
+bypass it), since a disabled guard is a violation waiting to happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from pipeline.ledger.audit import verify_audit
+from pipeline.ledger.migrate import APP_ROLE
+
+_COUNTS = """
+SELECT (SELECT count(*) FROM universal_transactions) AS entries,
+       (SELECT count(*) FROM universal_transaction_lines) AS lines,
+       (SELECT count(*) FROM core_organizations) AS organizations
+"""
+_UNBALANCED = """
+SELECT count(*) FROM (
+    SELECT h.id
+      FROM universal_transactions h
+      LEFT JOIN universal_transaction_lines l ON l.transaction_id = h.id
+     GROUP BY h.id
+    HAVING count(l.line_number) < 2
+        OR bool_or(l.amount < 0)
+        OR EXISTS (SELECT 1 FROM universal_transaction_lines x WHERE x.transaction_id = h.id
+                    GROUP BY x.currency
+                   HAVING sum(CASE x.side WHEN 'DR' THEN x.amount ELSE -x.amount END) <> 0)
+) bad
+"""
+_DUPLICATE_KEYS = """
+SELECT count(*) FROM (SELECT 1 FROM universal_transactions GROUP BY organization_id, event_id HAVING count(*) > 1) d
+"""
+_ORPHAN_LINES = """
+SELECT count(*) FROM universal_transaction_lines l
+ WHERE NOT EXISTS (SELECT 1 FROM universal_transactions h
+                    WHERE h.id = l.transaction_id AND h.organization_id = l.organization_id)
+    OR NOT EXISTS (SELECT 1 FROM core_entities e WHERE e.id = l.account_id
+                      AND e.organization_id = l.organization_id AND e.entity_type = 'gl_account')
+"""
+_TENANT_TABLES = """
+SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind = 'r'
+   AND (c.relname = 'core_organizations'
+        OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id'
+                     AND NOT a.attisdropped))
+ ORDER BY c.relname
+"""
+_GUARDS = """
+SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'universal_transactions_org_event_key'
+                  AND contype = 'u') AS unique_key,
+       EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'universal_transactions_balanced'
+                  AND tgdeferrable AND tginitdeferred AND tgenabled <> 'D') AS balance_trigger,
+       (SELECT count(*) = 2 FROM pg_trigger WHERE tgname IN ('universal_transactions_touched',
+                  'universal_transaction_lines_touched') AND tgenabled <> 'D') AS touch_triggers,
+       EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only' AND tgenabled <> 'D')
+           AS audit_append_only,
+       (SELECT NOT (rolsuper OR rolbypassrls) FROM pg_roles WHERE rolname = $1) AS app_role_subject_to_rls
+"""
+
+
+async def verify_ledger(conn: asyncpg.Connection) -> dict[str, Any]:
+    """Check the ledger's invariants in the database; ``ok`` is False on any violation."""
+    counts = await conn.fetchrow(_COUNTS)
+    unbalanced = await conn.fetchval(_UNBALANCED)
+    duplicate_keys = await conn.fetchval(_DUPLICATE_KEYS)
+    orphan_lines = await conn.fetchval(_ORPHAN_LINES)
+    tables = await conn.fetch(_TENANT_TABLES)
+    unprotected = [t["relname"] for t in tables
+                   if not (t["relrowsecurity"] and t["relforcerowsecurity"] and t["has_policy"])]
+    guards = dict(await conn.fetchrow(_GUARDS, APP_ROLE))
+    audit = await verify_audit(conn)
+    ok = (unbalanced == 0 and duplicate_keys == 0 and orphan_lines == 0 and not unprotected
+          and all(bool(v) for v in guards.values()) and audit["ok"])
+    return {
+        "ok": ok,
+        "organizations": counts["organizations"], "entries": counts["entries"], "lines": counts["lines"],
+        "unbalanced_entries": unbalanced, "duplicate_keys": duplicate_keys, "orphan_lines": orphan_lines,
+        "rls": {"tenant_tables": len(tables), "enabled_on_all": not unprotected, "unprotected": unprotected},
+        "guards": {k: bool(v) for k, v in guards.items()},
+        "audit": {"rows": audit["rows"], "chain_breaks": audit["breaks"],
+                  "break_details": audit["break_details"]},
+    }

@@ -1,0 +1,352 @@
+"""The ledger against a real PostgreSQL: the database itself refuses what would break the books
+(raw SQL behind the code's back), the store posts batches with duplicates, closed periods and
+unknown accounts inside, and the read side (trial balance, beancount, verify) agrees."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from pipeline.domain.entries import JournalEntry, JournalLine
+from pipeline.domain.outcomes import Outcome, Reason
+from pipeline.ledger.errors import (
+    DuplicateEntryError,
+    IntegrityError,
+    PeriodClosedError,
+    TenantViolationError,
+    UnbalancedEntryError,
+    map_db_error,
+)
+from pipeline.ledger.export_beancount import export_beancount
+from pipeline.ledger.migrate import migrate
+from pipeline.ledger.reports import account_ledger, trial_balance
+from pipeline.ledger.store import LedgerStore
+from pipeline.ledger.verify import verify_ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+MEALS = "HERA.FIN.EXP.MEALS.ENTERTAINMENT.v1"
+INVOICE = "HERA.FIN.AR.INVOICE.ISSUED.v1"
+MARCH = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
+BEAN_CHECK = Path(sys.executable).with_name("bean-check")
+
+
+def entry(org: str, event_id: str, amount: str = "12.50", *, account: str = "6500", currency: str = "USD",
+          when: datetime = MARCH, code: str = MEALS, description: str = "CAFE \"NERO\" 12") -> JournalEntry:
+    value = Decimal(amount)
+    lines = (JournalLine(account, "DR", value, currency, code), JournalLine("1010", "CR", value, currency, code))
+    return JournalEntry(org, event_id, code, when, currency, lines, "bank_feed", description=description,
+                        counterparty="Caffe Nero")
+
+
+def invoice(org: str, event_id: str) -> JournalEntry:
+    lines = (JournalLine("1100", "DR", Decimal("1050.00"), "EUR", INVOICE),
+             JournalLine("4000", "CR", Decimal("1000.00"), "EUR", INVOICE),
+             JournalLine("2100", "CR", Decimal("50.00"), "EUR", INVOICE))
+    return JournalEntry(org, event_id, INVOICE, MARCH, "EUR", lines, "erp", reference="INV-1")
+
+
+@pytest.fixture()
+async def ledger_url(database_url: str) -> str:
+    await migrate(database_url)
+    return database_url
+
+
+@pytest.fixture()
+async def store(ledger_url: str) -> AsyncIterator[LedgerStore]:
+    s = await LedgerStore.connect(ledger_url, pool_size=4, timeout_seconds=10)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture()
+async def orgs(store: LedgerStore) -> tuple[str, str]:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await store.ensure_organization(a, "Org A")
+    assert await store.ensure_organization(b, "Org B")
+    return a, b
+
+
+@pytest.fixture()
+async def admin(ledger_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(ledger_url, timeout=10)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def test_migrate_is_rerunnable(database_url: str) -> None:
+    first = await migrate(database_url)
+    assert first and all(name.endswith(".sql") for name in first)
+    assert await migrate(database_url) == []
+
+
+async def test_ensure_organization_is_idempotent_and_seeds_chart(store: LedgerStore, orgs, admin) -> None:
+    a, _ = orgs
+    assert await store.ensure_organization(a, "Org A") is False
+    assert await store.organization_exists(a)
+    assert not await store.organization_exists(str(uuid.uuid4()))
+    assert set(orgs) <= await store.known_organizations()
+    codes = {r["entity_code"] for r in await admin.fetch(
+        "SELECT entity_code FROM core_entities WHERE organization_id = $1 AND entity_type = 'gl_account'", a)}
+    assert {"1000", "1010", "1100", "2100", "4000", "6500", "7000"} <= codes
+
+
+# ---------------------------------------------------------------- the database refuses, whatever the code does
+
+async def _raw_entry(conn: asyncpg.Connection, org: str, event_id: str, lines: list[tuple[str, str, str]]) -> None:
+    """Header + lines by plain SQL (superuser), bypassing the store."""
+    entry_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO universal_transactions (id, organization_id, event_id, smart_code, transaction_date,"
+        " posting_period, occurred_at, currency, total_amount, source, created_by)"
+        " VALUES ($1, $2, $3, $4, '2024-03-05', '2024-03', now(), 'USD', 10, 'api', 'test')",
+        entry_id, uuid.UUID(org), event_id, MEALS)
+    for n, (account, side, amount) in enumerate(lines, start=1):
+        await conn.execute(
+            "INSERT INTO universal_transaction_lines (transaction_id, line_number, organization_id, account_id,"
+            " side, amount, currency, smart_code, created_by)"
+            " SELECT $1, $2, $3, id, $5, $6::numeric, 'USD', $7, 'test' FROM core_entities"
+            " WHERE organization_id = $3 AND entity_code = $4",
+            entry_id, n, uuid.UUID(org), account, side, amount, MEALS)
+
+
+async def test_database_rejects_unbalanced_entry_at_commit(orgs, admin) -> None:
+    a, _ = orgs
+    tx = admin.transaction()
+    await tx.start()
+    await _raw_entry(admin, a, "raw-unbalanced", [("6500", "DR", "10.00"), ("1010", "CR", "9.99")])
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await tx.commit()
+    assert caught.value.constraint_name == "universal_transactions_balanced"
+    assert isinstance(map_db_error(caught.value), UnbalancedEntryError)
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 0
+
+
+async def test_database_rejects_single_line_and_headless_lines(orgs, admin) -> None:
+    a, _ = orgs
+    with pytest.raises(asyncpg.CheckViolationError):
+        async with admin.transaction():
+            await _raw_entry(admin, a, "raw-one-line", [("6500", "DR", "0")])
+    with pytest.raises(asyncpg.ForeignKeyViolationError) as caught:
+        async with admin.transaction():
+            await admin.execute(
+                "INSERT INTO universal_transaction_lines (transaction_id, line_number, organization_id, account_id,"
+                " side, amount, currency, smart_code, created_by)"
+                " SELECT $1, n, organization_id, id, s, 5, 'USD', $2, 'test' FROM core_entities,"
+                " (VALUES (1, 'DR'), (2, 'CR')) v(n, s) WHERE organization_id = $3 AND entity_code = '1010'",
+                uuid.uuid4(), MEALS, uuid.UUID(a))
+    assert caught.value.constraint_name == "universal_transaction_lines_entry_fkey"
+
+
+async def test_database_accepts_balanced_raw_entry_and_rejects_its_duplicate(orgs, admin) -> None:
+    a, _ = orgs
+    async with admin.transaction():
+        await _raw_entry(admin, a, "raw-1", [("6500", "DR", "10.00"), ("1010", "CR", "10.00")])
+    with pytest.raises(asyncpg.UniqueViolationError) as caught:
+        async with admin.transaction():
+            await _raw_entry(admin, a, "raw-1", [("6500", "DR", "10.00"), ("1010", "CR", "10.00")])
+    assert caught.value.constraint_name == "universal_transactions_org_event_key"
+    assert isinstance(map_db_error(caught.value), DuplicateEntryError)
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 1
+
+
+async def test_database_rejects_negative_amount_bad_side_and_bad_smart_code(orgs, admin) -> None:
+    a, _ = orgs
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        async with admin.transaction():
+            await _raw_entry(admin, a, "raw-neg", [("6500", "DR", "-5"), ("1010", "CR", "-5")])
+    assert caught.value.constraint_name == "universal_transaction_lines_amount_non_negative"
+    with pytest.raises(asyncpg.CheckViolationError):
+        async with admin.transaction():
+            await _raw_entry(admin, a, "raw-side", [("6500", "XX", "5"), ("1010", "CR", "5")])
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await admin.execute(
+            "INSERT INTO universal_transactions (id, organization_id, event_id, smart_code, transaction_date,"
+            " posting_period, occurred_at, currency, total_amount, source, created_by)"
+            " VALUES (gen_random_uuid(), $1, 'bad-code', 'HERA.FIN.meals.v1', '2024-03-05', '2024-03', now(),"
+            " 'USD', 1, 'api', 'test')", uuid.UUID(a))
+    assert caught.value.constraint_name == "universal_transactions_smart_code_grammar"
+
+
+async def test_posted_entries_are_append_only(store: LedgerStore, orgs, admin) -> None:
+    a, _ = orgs
+    await store.post_batch([entry(a, "e1")])
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await admin.execute("UPDATE universal_transaction_lines SET amount = amount + 1")
+    assert caught.value.constraint_name == "universal_transaction_lines_append_only"
+    with pytest.raises(asyncpg.PostgresError):
+        await admin.execute("DELETE FROM universal_transactions")
+    assert isinstance(map_db_error(caught.value), IntegrityError)
+
+
+async def test_database_rejects_posting_into_closed_period(store: LedgerStore, orgs, admin) -> None:
+    a, _ = orgs
+    await store.set_period_closed(a, "2024-03")
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        async with admin.transaction():
+            await _raw_entry(admin, a, "raw-closed", [("6500", "DR", "1"), ("1010", "CR", "1")])
+    assert caught.value.constraint_name == "posting_periods_closed"
+    assert isinstance(map_db_error(caught.value), PeriodClosedError)
+
+
+# ---------------------------------------------------------------- row-level security
+
+async def test_rls_hides_and_refuses_other_tenants_rows(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    await store.post_batch([entry(a, "a-1"), entry(b, "b-1")])
+    role = await admin.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'hera_app'")
+    assert role is not None and not role["rolsuper"] and not role["rolbypassrls"]
+    async with admin.transaction():
+        await admin.execute("SET LOCAL ROLE hera_app")
+        await admin.execute("SELECT set_config('app.organization_id', $1, true)", a)
+        seen = {r["event_id"] for r in await admin.fetch("SELECT event_id FROM universal_transactions")}
+        assert seen == {"a-1"}
+        assert await admin.fetchval("SELECT count(*) FROM universal_transaction_lines WHERE organization_id = $1",
+                                    uuid.UUID(b)) == 0
+        assert await admin.fetchval("SELECT count(*) FROM core_entities WHERE organization_id = $1",
+                                    uuid.UUID(b)) == 0
+        assert await admin.fetchval("SELECT count(*) FROM core_organizations") == 1
+        assert await admin.fetchval("SELECT count(*) FROM audit_log WHERE organization_id = $1", uuid.UUID(b)) == 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError) as caught:
+        async with admin.transaction():
+            await admin.execute("SET LOCAL ROLE hera_app")
+            await admin.execute("SELECT set_config('app.organization_id', $1, true)", a)
+            await admin.execute(
+                "INSERT INTO classifier_memory (organization_id, key, value) VALUES ($1, 'k', '1')", uuid.UUID(b))
+    assert isinstance(map_db_error(caught.value), TenantViolationError)
+    async with admin.transaction():  # acting for A, B's rows cannot be changed either
+        await admin.execute("SET LOCAL ROLE hera_app")
+        await admin.execute("SELECT set_config('app.organization_id', $1, true)", a)
+        status = await admin.execute("UPDATE core_organizations SET settings = '{\"x\": 1}' WHERE id = $1",
+                                     uuid.UUID(b))
+        assert status == "UPDATE 0"
+    async with admin.transaction():  # acting for nobody: nothing at all
+        await admin.execute("SET LOCAL ROLE hera_app")
+        assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 0
+    assert await store.org_settings(b) == {}
+
+
+# ---------------------------------------------------------------- the posting store
+
+async def test_batch_with_duplicates_posts_the_rest(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    first = await store.post_batch([entry(a, "e1")])
+    assert [r.outcome for r in first] == [Outcome.POSTED]
+    batch = [entry(a, "e2"), entry(a, "e1"), entry(a, "e3"), entry(a, "e2"), entry(b, "e1")]
+    results = await store.post_batch(batch)
+    assert [(r.event_id, r.outcome) for r in results] == [
+        ("e2", Outcome.POSTED), ("e1", Outcome.DUPLICATE), ("e3", Outcome.POSTED), ("e2", Outcome.DUPLICATE),
+        ("e1", Outcome.POSTED)]
+    assert results[1].entry_id == first[0].entry_id
+    assert results[3].entry_id == results[0].entry_id
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 4
+    assert await admin.fetchval("SELECT count(*) FROM universal_transaction_lines") == 8
+    again = await store.post_batch(batch)
+    assert all(r.outcome is Outcome.DUPLICATE for r in again)
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 4
+
+
+async def test_rejections_hit_only_their_entry(store: LedgerStore, orgs, admin) -> None:
+    a, _ = orgs
+    await store.set_period_closed(a, "2024-02")
+    unbalanced = JournalEntry(a, "unbal", MEALS, MARCH, "USD",
+                              (JournalLine("6500", "DR", Decimal("2"), "USD", MEALS),
+                               JournalLine("1010", "CR", Decimal("1"), "USD", MEALS)), "api")
+    batch = [entry(a, "ok-1"), entry(a, "closed", when=datetime(2024, 2, 29, 23, tzinfo=UTC)),
+             entry(a, "acct", account="9999"), entry(str(uuid.uuid4()), "org"), entry("not-a-uuid", "org2"),
+             unbalanced, entry(a, "code", code="HERA.bad"), invoice(a, "ok-2")]
+    results = await store.post_batch(batch)
+    assert [(r.outcome, r.reason) for r in results] == [
+        (Outcome.POSTED, None), (Outcome.REJECTED, Reason.PERIOD_CLOSED), (Outcome.REJECTED, Reason.ACCOUNT_UNKNOWN),
+        (Outcome.REJECTED, Reason.ORG_UNKNOWN), (Outcome.REJECTED, Reason.ORG_UNKNOWN),
+        (Outcome.REJECTED, Reason.UNBALANCED), (Outcome.REJECTED, Reason.SMART_CODE_INVALID),
+        (Outcome.POSTED, None)]
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 2
+    await store.set_period_closed(a, "2024-03")
+    late = await store.post_batch([entry(a, "ok-1"), entry(a, "new-in-march")])
+    assert [(r.outcome, r.reason) for r in late] == [(Outcome.DUPLICATE, None),
+                                                     (Outcome.REJECTED, Reason.PERIOD_CLOSED)]
+    await store.set_period_closed(a, "2024-03", closed=False)
+    assert (await store.post_batch([entry(a, "new-in-march")]))[0].outcome is Outcome.POSTED
+
+
+async def test_account_added_later_is_postable(store: LedgerStore, orgs) -> None:
+    a, _ = orgs
+    assert (await store.post_batch([entry(a, "x", account="1015")]))[0].reason is Reason.ACCOUNT_UNKNOWN
+    assert await store.add_account(a, "1015", "Second bank", "asset", "DR")
+    assert (await store.post_batch([entry(a, "x", account="1015")]))[0].outcome is Outcome.POSTED
+
+
+async def test_concurrent_batches_post_an_event_once(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    batches = [[entry(a, f"c{i}") for i in range(50)] + [entry(b, f"c{i}") for i in range(50)] for _ in range(4)]
+    outcomes = await asyncio.gather(*(store.post_batch(batch) for batch in batches))
+    posted = sum(r.outcome is Outcome.POSTED for results in outcomes for r in results)
+    assert posted == 100
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 100
+
+
+# ---------------------------------------------------------------- reads
+
+async def test_trial_balance_and_account_ledger(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    await store.post_batch([entry(a, "m1", "10.00"), entry(a, "m2", "2.50"), invoice(a, "inv"),
+                            entry(a, "apr", "1.00", when=datetime(2024, 4, 2, tzinfo=UTC)), entry(b, "other", "99")])
+    march = await trial_balance(admin, a, "2024-03")
+    assert march["balanced"]
+    usd = {row["account"]: row for row in march["currencies"]["USD"]["accounts"]}
+    assert usd["6500"]["debit"] == "12.50" and usd["1010"]["credit"] == "12.50"
+    assert march["currencies"]["EUR"]["total_debit"] == march["currencies"]["EUR"]["total_credit"] == "1050.00"
+    whole = await trial_balance(admin, a, None)
+    assert {row["account"]: row for row in whole["currencies"]["USD"]["accounts"]}["6500"]["debit"] == "13.50"
+    rows = await account_ledger(admin, a, "6500")
+    assert [r["event_id"] for r in rows] == ["m1", "m2", "apr"]
+    assert [r["balance"] for r in rows] == ["10.00", "12.50", "13.50"]
+    assert await account_ledger(admin, b, "6500") != rows
+
+
+async def test_beancount_export_passes_bean_check(store: LedgerStore, orgs, admin, tmp_path: Path) -> None:
+    a, b = orgs
+    await store.post_batch([entry(a, "m1"), invoice(a, "inv"), entry(a, "jpy", "1500", currency="JPY"),
+                            entry(b, "b1", "3.33"), entry(a, "q", description='quote " and \\ backslash')])
+    for org, name in ((a, "a.beancount"), (None, "all.beancount")):
+        text = await export_beancount(admin, org)
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        done = subprocess.run([str(BEAN_CHECK), str(path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr + text
+    assert "Assets:Bank-1010" in (await export_beancount(admin, a))
+
+
+async def test_verify_ledger_reports_ok_then_a_tampered_entry(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    await store.post_batch([entry(a, "v1"), entry(b, "v2"), invoice(a, "v3")])
+    report = await verify_ledger(admin)
+    assert report["ok"], report
+    assert (report["entries"], report["lines"], report["unbalanced_entries"], report["duplicate_keys"]) == (3, 7, 0, 0)
+    assert report["rls"]["enabled_on_all"] and report["rls"]["tenant_tables"] >= 10
+    assert report["audit"]["rows"] == 3 and report["audit"]["chain_breaks"] == 0
+    # a superuser switches the guards off and unbalances an entry behind the code's back
+    await admin.execute("ALTER TABLE universal_transaction_lines DISABLE TRIGGER USER")
+    await admin.execute("UPDATE universal_transaction_lines SET amount = amount + 1"
+                        " WHERE line_number = 1 AND transaction_id = (SELECT id FROM universal_transactions"
+                        " WHERE event_id = 'v1')")
+    await admin.execute("ALTER TABLE universal_transactions NO FORCE ROW LEVEL SECURITY")
+    report = await verify_ledger(admin)
+    assert not report["ok"]
+    assert report["unbalanced_entries"] == 1
+    assert report["rls"]["unprotected"] == ["universal_transactions"]
+    assert report["guards"]["touch_triggers"] is False
