@@ -121,6 +121,27 @@ async def publish(app: faust.App, settings: Settings, stage: str, result: BatchR
         metrics.REJECTIONS.labels(stage, reason).inc(n)
 
 
+def audit_records(recs: list[dict[str, Any]]) -> list[Any]:
+    """Audit-topic records as ledger audit rows. Posted entries are chained by the store in the
+    posting transaction itself; records without an organisation (unparseable input) stay on the
+    audit topic and in the dead-letter topic, as there is no tenant chain to put them in."""
+    from datetime import UTC, datetime
+
+    from pipeline.ledger.audit import AuditRecord
+
+    rows = []
+    for r in recs:
+        org = r.get("organization_id")
+        if not org or r.get("outcome") == "posted" or r.get("reason") == "ORG_UNKNOWN":
+            continue
+        key = f"{r['stage']}:{r.get('event_id')}:{r['outcome']}"
+        rows.append(AuditRecord(organization_id=org, action=f"event.{r['outcome']}", actor="hera-stream",
+                                occurred_at=datetime.fromtimestamp(r["at"], UTC), subject=r.get("event_id"),
+                                payload={k: v for k, v in r.items() if k not in {"at", "organization_id"}},
+                                record_key=key))
+    return rows
+
+
 def register(app: faust.App, settings: Settings) -> Runtime:
     rt = Runtime(settings)
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes)
@@ -150,7 +171,15 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     async def do_classify(records: list[Record]) -> BatchResult:
         envelopes = [json.loads(r.value) for r in records]
         ctx = await rt.classify_context({e["event"]["organization_id"] for e in envelopes})
-        return classify_batch(envelopes, ctx)
+        result = classify_batch(envelopes, ctx)
+        if result.reviews:  # the review queue is durable in the ledger before the batch is acked
+            store = await rt.store()
+            for item in result.reviews:
+                cls = item["classification"]
+                await store.add_review(item["event"]["organization_id"], item["event"]["event_id"], item,
+                                       suggested_smart_code=cls["smart_code"], confidence=cls["confidence"],
+                                       reason=item["review_reason"])
+        return result
 
     async def do_post(records: list[Record]) -> BatchResult:
         store = await rt.store()
@@ -158,8 +187,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
 
     async def do_audit(records: list[Record]) -> BatchResult:
         store = await rt.store()
-        recs = [r for rec in records for r in json.loads(rec.value)["records"]]
-        await store.append_audit(recs)
+        await store.append_audit([a for rec in records for a in audit_records(json.loads(rec.value)["records"])])
         return BatchResult()
 
     stage_agent("validate", "raw", do_validate)

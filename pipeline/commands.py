@@ -49,3 +49,185 @@ def simulate_cmd(file: click.utils.LazyFile) -> None:
     for result in simulate((line for line in file if line.strip()), classifier=Classifier.load(),
                            catalog=load_catalog()):
         emit(result)
+
+
+# ---------------------------------------------------------------- ledger: orgs, reports, exports, verify
+
+async def _with_conn(settings: Settings, fn: object) -> object:
+    import asyncpg
+    conn = await asyncpg.connect(settings.dsn(), timeout=10)
+    try:
+        return await fn(conn)  # type: ignore[operator]
+    finally:
+        await conn.close()
+
+
+async def _with_store(settings: Settings, fn: object) -> object:
+    from pipeline.ledger.store import LedgerStore
+    store = await LedgerStore.connect(settings.dsn(), pool_size=2)
+    try:
+        return await fn(store)  # type: ignore[operator]
+    finally:
+        await store.close()
+
+
+def _run(coro: object) -> object:
+    import asyncio
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _settings_json(value: str) -> dict[str, object]:
+    import json
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object")
+    return data
+
+
+@main.group()
+def org() -> None:
+    """Register organisations and change their settings."""
+
+
+@org.command("add")
+@click.argument("org_id")
+@click.option("--name", default=None)
+@click.option("--settings", "settings_json", default="{}", help="JSON object: rate limit, thresholds, accounts")
+@click.pass_obj
+def org_add(settings: Settings, org_id: str, name: str | None, settings_json: str) -> None:
+    """Register ORG_ID (a UUID) and seed its chart of accounts."""
+    extra = _settings_json(settings_json)
+    created = _run(_with_store(settings, lambda s: s.ensure_organization(org_id, name, settings=extra)))
+    emit({"organization_id": org_id, "created": created})
+
+
+@org.command("list")
+@click.pass_obj
+def org_list(settings: Settings) -> None:
+    """List registered organisations."""
+    orgs = _run(_with_store(settings, lambda s: s.known_organizations()))
+    emit({"organizations": sorted(orgs)})  # type: ignore[arg-type]
+
+
+@org.command("set")
+@click.argument("org_id")
+@click.option("--settings", "settings_json", default=None, help="JSON object merged into the org's settings")
+@click.option("--close-period", multiple=True, help="YYYY-MM to close")
+@click.option("--open-period", multiple=True, help="YYYY-MM to reopen")
+@click.pass_obj
+def org_set(settings: Settings, org_id: str, settings_json: str | None, close_period: tuple[str, ...],
+            open_period: tuple[str, ...]) -> None:
+    """Change an organisation's settings (rate limit, thresholds, account overrides) and closed periods."""
+    async def change(store: object) -> object:
+        result = None
+        if settings_json is not None:
+            result = await store.set_org_settings(org_id, _settings_json(settings_json))  # type: ignore[attr-defined]
+        for period in close_period:
+            await store.set_period_closed(org_id, period, True)  # type: ignore[attr-defined]
+        for period in open_period:
+            await store.set_period_closed(org_id, period, False)  # type: ignore[attr-defined]
+        return result
+    emit({"organization_id": org_id, "settings": _run(_with_store(settings, change)),
+          "closed": list(close_period), "opened": list(open_period)})
+
+
+@main.group()
+def report() -> None:
+    """Ledger reports."""
+
+
+@report.command("trial-balance")
+@click.option("--org", "org_id", required=True)
+@click.option("--period", default=None, help="YYYY-MM (default: all time)")
+@click.pass_obj
+def report_trial_balance(settings: Settings, org_id: str, period: str | None) -> None:
+    """Trial balance of one organisation, as at the end of a period."""
+    from pipeline.ledger.reports import trial_balance
+    emit(_run(_with_conn(settings, lambda c: trial_balance(c, org_id, period))))
+
+
+@report.command("ledger")
+@click.option("--org", "org_id", required=True)
+@click.option("--account", required=True)
+@click.pass_obj
+def report_ledger(settings: Settings, org_id: str, account: str) -> None:
+    """Every line posted to one account, with a running balance."""
+    from pipeline.ledger.reports import account_ledger
+    emit({"organization_id": org_id, "account": account,
+          "lines": _run(_with_conn(settings, lambda c: account_ledger(c, org_id, account)))})
+
+
+@main.group()
+def export() -> None:
+    """Export the books."""
+
+
+@export.command("beancount")
+@click.option("--org", "org_id", default=None, help="one organisation (default: all)")
+@click.pass_obj
+def export_beancount_cmd(settings: Settings, org_id: str | None) -> None:
+    """Books in beancount format (bean-check accepts them)."""
+    from pipeline.ledger.export_beancount import export_beancount
+    click.echo(_run(_with_conn(settings, lambda c: export_beancount(c, org_id))), nl=False)
+
+
+@main.command("verify")
+@click.pass_obj
+def verify_cmd(settings: Settings) -> None:
+    """Check the ledger invariants (SPEC §6) in the database; exit 1 on any violation."""
+    from pipeline.ledger.verify import verify_ledger
+    result = _run(_with_conn(settings, verify_ledger))
+    emit(result)
+    if not result["ok"]:  # type: ignore[index]
+        raise SystemExit(1)
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.option("--org", "org_id", default=None)
+@click.pass_obj
+def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
+    """Re-walk the audit hash chains; exit 1 if a row was edited, deleted or reordered."""
+    from pipeline.ledger.audit import verify_audit
+    result = _run(_with_conn(settings, lambda c: verify_audit(c, org_id)))
+    emit(result)
+    if not result["ok"]:  # type: ignore[index]
+        raise SystemExit(1)
+
+
+def _time_ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from datetime import datetime
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an RFC 3339 time: {value}") from exc
+
+
+@main.command("replay")
+@click.option("--topic", default=None, help="topic to re-feed (default: the raw topic)")
+@click.option("--from-offset", type=int, default=None)
+@click.option("--to-offset", type=int, default=None, help="exclusive")
+@click.option("--from-time", default=None, help="RFC 3339")
+@click.option("--to-time", default=None, help="RFC 3339, exclusive")
+@click.option("--org", "org_id", default=None, help="only this organisation's events")
+@click.pass_obj
+def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, to_offset: int | None,
+               from_time: str | None, to_time: str | None, org_id: str | None) -> None:
+    """Re-feed a topic range into the pipeline (idempotent: nothing posted twice)."""
+    from pipeline.kafka_compat import install_end_offsets_shim
+    from pipeline.replay import ReplayRange, replay
+
+    install_end_offsets_shim()
+    rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
+                      from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
+    emit(_run(replay(settings.bootstrap(), settings.topic("raw"), rng,
+                     progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))

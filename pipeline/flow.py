@@ -27,6 +27,7 @@ class BatchResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
 
     def count(self, outcome: Outcome | str, reason: Reason | str | None = None) -> None:
         self.outcomes[str(outcome)] += 1
@@ -150,6 +151,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
         else:
             out["review_reason"] = str(decision.reason)
             result.emits.append(Emit("review", org.encode(), dumps(out)))
+            result.reviews.append(out)
             result.count(Outcome.REVIEW, decision.reason)
             result.audit.append(audit_record(stage, org, event.event_id, "review", reason=str(decision.reason),
                                              smart_code=cls.smart_code, confidence=round(cls.confidence, 4)))
