@@ -31,6 +31,9 @@ def run_worker(settings: Settings) -> None:
     from agents.app import create_app
 
     prepare(settings)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+        start_http_server(settings.metrics_port, addr="0.0.0.0")
     app = create_app(settings)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,

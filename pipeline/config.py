@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     app_id: str = "hera-stream"
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    web_port: int | None = Field(default=None, description="Faust web/metrics port; unset = off")
+    web_port: int | None = Field(default=None, description="Faust web port; unset = off")
+    metrics_port: int | None = Field(default=None, description="Prometheus /metrics port; unset = off")
     auto_provision_orgs: bool = Field(default=True, description="register unknown orgs on first event")
     batch_size_max: int = Field(default=500, ge=1, le=10_000)
     batch_within_seconds: float = Field(default=0.2, gt=0)
