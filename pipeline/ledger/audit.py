@@ -24,6 +24,10 @@ from typing import Any
 import asyncpg
 
 GENESIS_HASH = "0" * 64
+_PLAIN_SCALARS = (str, int, bool)
+# What json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) does,
+# without building an encoder per call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 BREAKS_REPORTED_MAX = 20
 ACTION_LENGTH_MAX = 100
 
@@ -61,7 +65,17 @@ def normalise_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     Decimals, datetimes and other non-JSON values become strings; so do floats that JSONB would
     not give back identically (exponent notation, NaN, infinities).
     """
+    if _is_flat_plain(payload):  # the common case (entry.posted): JSONB gives it back unchanged
+        return dict(payload)
     return _plain(json.loads(json.dumps(payload, default=str, ensure_ascii=False)))
+
+
+def _is_flat_plain(payload: Mapping[str, Any]) -> bool:
+    """Only string keys and str/int/bool/None values: a JSON round trip is the identity."""
+    for key, value in payload.items():
+        if type(key) is not str or not (value is None or type(value) in _PLAIN_SCALARS):
+            return False
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -81,8 +95,7 @@ def canonical(organization_id: str, seq: int, record_key: str | None, occurred_a
         "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor": actor, "action": action, "subject": subject, "payload": payload,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode("utf-8")
+    return _CANONICAL_JSON.encode(body).encode("utf-8")
 
 
 def link_hash(prev_hash: str, content: bytes) -> str:

@@ -8,6 +8,7 @@ inside one batch is a duplicate of the first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from pipeline.domain.entries import LINES_PER_ENTRY_MAX, JournalEntry, imbalances
 from pipeline.domain.errors import ensure
@@ -25,6 +27,8 @@ SMART_CODE_RE = re.compile(r"^HERA\.[A-Z0-9]{3,15}(\.[A-Z0-9_]{2,30}){3,8}\.v[0-
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 EVENT_ID_LENGTH_MAX = 128
 LINES_PER_ENTRY_MIN = 2
+CODES_CACHED_MAX = 4096
+ORG_PREFIXES_CACHED_MAX = 65_536
 ENTRY_ID_NAMESPACE = uuid.UUID("5b0e6a52-8a44-4d55-9a8e-48455241c0de")
 
 
@@ -38,8 +42,18 @@ class PostResult:
 
 
 def entry_id_for(org_id: uuid.UUID, event_id: str) -> uuid.UUID:
-    """Deterministic entry id: the same event always maps to the same id (UUIDv5)."""
-    return uuid.uuid5(ENTRY_ID_NAMESPACE, f"{org_id}/{event_id}")
+    """Deterministic entry id: the same event always maps to the same id (UUIDv5).
+
+    Equal to ``uuid.uuid5(ENTRY_ID_NAMESPACE, f"{org_id}/{event_id}")``, with the per-organisation
+    prefix of the hashed name kept instead of re-encoded for every entry.
+    """
+    digest = hashlib.sha1(_id_prefix(org_id) + event_id.encode("utf-8")).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
+
+
+@lru_cache(maxsize=ORG_PREFIXES_CACHED_MAX)
+def _id_prefix(org_id: uuid.UUID) -> bytes:
+    return ENTRY_ID_NAMESPACE.bytes + f"{org_id}/".encode()
 
 
 def business_date(occurred_at: datetime) -> date:
@@ -56,27 +70,50 @@ def check_entry(entry: JournalEntry, accounts: Mapping[str, uuid.UUID] | None,
     """The first reason (by precedence) the ledger refuses ``entry``, or None when it may post.
 
     ``accounts`` is the organisation's chart (code -> entity id), None when the org is unknown.
+    One pass over the lines gathers every fault; the precedence is applied afterwards.
     """
     if not entry.event_id or len(entry.event_id) > EVENT_ID_LENGTH_MAX:
         return Reason.SCHEMA_INVALID
-    if any(line.side not in ("DR", "CR") for line in entry.lines):
-        return Reason.SCHEMA_INVALID
-    if any(not isinstance(line.amount, Decimal) or not line.amount.is_finite() or line.amount < 0
-           for line in entry.lines):
+    amount_bad = code_bad = account_bad = False
+    currency_bad = not _currency_valid(entry.currency)
+    for line in entry.lines:
+        if line.side != "DR" and line.side != "CR":
+            return Reason.SCHEMA_INVALID
+        amount = line.amount
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+            amount_bad = True
+        if not _currency_valid(line.currency):
+            currency_bad = True
+        if not _smart_code_valid(line.smart_code):
+            code_bad = True
+        if accounts is not None and line.account not in accounts:
+            account_bad = True
+    if amount_bad:
         return Reason.AMOUNT_INVALID
-    if not CURRENCY_RE.fullmatch(entry.currency) or any(not CURRENCY_RE.fullmatch(line.currency) for line in entry.lines):
+    if currency_bad:
         return Reason.CURRENCY_UNKNOWN
     if accounts is None:
         return Reason.ORG_UNKNOWN
-    if not SMART_CODE_RE.fullmatch(entry.smart_code) or any(not SMART_CODE_RE.fullmatch(ln.smart_code) for ln in entry.lines):
+    if code_bad or not _smart_code_valid(entry.smart_code):
         return Reason.SMART_CODE_INVALID
-    if any(line.account not in accounts for line in entry.lines):
+    if account_bad:
         return Reason.ACCOUNT_UNKNOWN
-    if period_of(business_date(entry.occurred_at)) in closed_periods:
+    if closed_periods and period_of(business_date(entry.occurred_at)) in closed_periods:
         return Reason.PERIOD_CLOSED
     if not LINES_PER_ENTRY_MIN <= len(entry.lines) <= LINES_PER_ENTRY_MAX or imbalances(entry.lines):
         return Reason.UNBALANCED
     return None
+
+
+# A batch repeats a handful of smart codes and currencies thousands of times: remember the verdicts.
+@lru_cache(maxsize=CODES_CACHED_MAX)
+def _smart_code_valid(code: object) -> bool:
+    return isinstance(code, str) and SMART_CODE_RE.fullmatch(code) is not None
+
+
+@lru_cache(maxsize=CODES_CACHED_MAX)
+def _currency_valid(code: object) -> bool:
+    return isinstance(code, str) and CURRENCY_RE.fullmatch(code) is not None
 
 
 def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry) -> tuple:
@@ -111,6 +148,7 @@ class Plan:
     results: list[PostResult | None]          # None: decided by the insert (POSTED or DUPLICATE)
     pending: list[int]                        # input indexes to insert, in input order
     entry_ids: list[uuid.UUID | None]
+    orgs: list[uuid.UUID | None]              # each entry's organisation, parsed once
     rejected_keys: list[tuple[int, uuid.UUID, str]]   # (index, org, event_id): may still be duplicates
     dup_of: dict[int, int]                    # later index -> first index of the same key in the batch
 
@@ -120,12 +158,13 @@ def plan_batch(entries: Sequence[JournalEntry], charts: Mapping[uuid.UUID, Mappi
     """Decide, per entry, reject / in-batch duplicate / insert. Pure."""
     results: list[PostResult | None] = [None] * len(entries)
     entry_ids: list[uuid.UUID | None] = [None] * len(entries)
+    orgs: list[uuid.UUID | None] = [None] * len(entries)
     pending: list[int] = []
     rejected: list[tuple[int, uuid.UUID, str]] = []
     seen: dict[tuple[uuid.UUID, str], int] = {}
     dup_of: dict[int, int] = {}
     for i, entry in enumerate(entries):
-        org = org_uuid(entry.organization_id)
+        org = orgs[i] = org_uuid(entry.organization_id)
         if org is None:
             results[i] = PostResult(entry.event_id, str(entry.organization_id), Outcome.REJECTED, None,
                                     Reason.ORG_UNKNOWN)
@@ -143,21 +182,22 @@ def plan_batch(entries: Sequence[JournalEntry], charts: Mapping[uuid.UUID, Mappi
             continue
         entry_ids[i] = entry_id_for(org, entry.event_id)
         pending.append(i)
-    return Plan(results, pending, entry_ids, rejected, dup_of)
+    return Plan(results, pending, entry_ids, orgs, rejected, dup_of)
 
 
 def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID],
            existing: Mapping[tuple[uuid.UUID, str], uuid.UUID]) -> list[PostResult]:
     """Results in input order, given the ids the insert created and the entries already stored."""
     out = plan.results
+    org_text: dict[uuid.UUID | None, str] = {}
     for i in plan.pending:
-        entry, entry_id = entries[i], plan.entry_ids[i]
-        org = org_uuid(entry.organization_id)
+        entry, entry_id, org = entries[i], plan.entry_ids[i], plan.orgs[i]
+        org_str = org_text.get(org) or org_text.setdefault(org, str(org))
         if entry_id in inserted:
-            out[i] = PostResult(entry.event_id, str(org), Outcome.POSTED, str(entry_id))
+            out[i] = PostResult(entry.event_id, org_str, Outcome.POSTED, str(entry_id))
         else:
             prior = existing.get((org, entry.event_id), entry_id)  # type: ignore[arg-type]
-            out[i] = PostResult(entry.event_id, str(org), Outcome.DUPLICATE, str(prior))
+            out[i] = PostResult(entry.event_id, org_str, Outcome.DUPLICATE, str(prior))
     for i, org, event_id in plan.rejected_keys:
         prior = existing.get((org, event_id))
         if prior is not None:

@@ -46,6 +46,7 @@ from pipeline.ledger.migrate import APP_ROLE
 from pipeline.ledger.posting import (
     ENTRY_COLUMNS,
     LINE_COLUMNS,
+    Plan,
     PostResult,
     entry_row,
     finish,
@@ -72,7 +73,7 @@ SESSION_SETTINGS = {"random_page_cost": "1.1"}
 
 _STAGE_DDL = f"""
 CREATE TEMP TABLE IF NOT EXISTS stage_entries (
-    id uuid, organization_id uuid, event_id text, smart_code text, transaction_date date, posting_period text,
+    ord integer, id uuid, organization_id uuid, event_id text, smart_code text, transaction_date date, posting_period text,
     occurred_at timestamptz, currency text, total_amount numeric, source text, confidence numeric,
     reference text, description text, counterparty text, metadata jsonb, created_by text
 ) ON COMMIT DELETE ROWS;
@@ -86,11 +87,19 @@ CREATE TEMP TABLE IF NOT EXISTS stage_audit (
 ) ON COMMIT DELETE ROWS;
 GRANT SELECT, INSERT ON pg_temp.stage_entries, pg_temp.stage_lines, pg_temp.stage_audit TO {APP_ROLE};
 """
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False)   # json.dumps(payload, ensure_ascii=False), one encoder
 _AUDIT_COLUMNS = ("organization_id", "seq", "record_key", "occurred_at", "actor", "action", "subject", "payload",
                   "prev_hash", "hash")
+_STAGE_ENTRY_COLUMNS = ("ord", *ENTRY_COLUMNS)
+# Rows go in in id order (a function of the key): concurrent batches that share keys then wait on
+# each other's uncommitted keys in one global order, and queue instead of deadlocking. entry_number
+# still follows input order ("ord"): the inner ORDER BY runs before the volatile nextval.
 _INSERT_STAGED_ENTRIES = f"""
-INSERT INTO universal_transactions ({", ".join(ENTRY_COLUMNS)})
-SELECT {", ".join(ENTRY_COLUMNS)} FROM pg_temp.stage_entries
+INSERT INTO universal_transactions (entry_number, {", ".join(ENTRY_COLUMNS)}) OVERRIDING SYSTEM VALUE
+SELECT entry_number, {", ".join(ENTRY_COLUMNS)}
+  FROM (SELECT nextval('universal_transactions_entry_number_seq') AS entry_number, {", ".join(ENTRY_COLUMNS)}
+          FROM pg_temp.stage_entries ORDER BY ord) s
+ ORDER BY id
 ON CONFLICT (organization_id, event_id) DO NOTHING
 RETURNING id
 """
@@ -165,30 +174,12 @@ class LedgerStore:
             await act_for(conn, orgs)
             charts = await self._load_charts(conn, orgs, entries)
             known = sorted(charts)
-            heads = await self._lock_heads(conn, known) if audit and known else {}
             closed: dict[uuid.UUID, set[str]] = defaultdict(set)
             for row in await conn.fetch(_CLOSED, known, timeout=self._timeout):
                 closed[row["organization_id"]].add(row["period"])
             plan = plan_batch(entries, charts, {k: frozenset(v) for k, v in closed.items()})
-            inserted: set[uuid.UUID] = set()
-            if plan.pending:
-                entry_records, line_records = [], []
-                for i in plan.pending:
-                    entry, entry_id = entries[i], plan.entry_ids[i]
-                    org = org_uuid(entry.organization_id)
-                    entry_records.append(entry_row(entry_id, org, entry))
-                    line_records.extend(line_rows(entry_id, org, entry, charts[org]))
-                await conn.copy_records_to_table("stage_entries", schema_name="pg_temp", records=entry_records,
-                                                 columns=ENTRY_COLUMNS, timeout=self._timeout)
-                await conn.copy_records_to_table("stage_lines", schema_name="pg_temp", records=line_records,
-                                                 columns=LINE_COLUMNS, timeout=self._timeout)
-                inserted = {r["id"] for r in await conn.fetch(_INSERT_STAGED_ENTRIES, timeout=self._timeout)}
-                if len(inserted) == len(entry_records):
-                    await conn.execute(_INSERT_STAGED_LINES, timeout=self._timeout)
-                elif inserted:
-                    await conn.execute(_INSERT_STAGED_LINES_OF, list(inserted), timeout=self._timeout)
-            lookups = [(org_uuid(entries[i].organization_id), entries[i].event_id)
-                       for i in plan.pending if plan.entry_ids[i] not in inserted]
+            inserted = await self._insert_pending(conn, entries, plan, charts) if plan.pending else set()
+            lookups = [(plan.orgs[i], entries[i].event_id) for i in plan.pending if plan.entry_ids[i] not in inserted]
             lookups += [(org, event_id) for _, org, event_id in plan.rejected_keys]
             existing: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
             if lookups:
@@ -196,11 +187,34 @@ class LedgerStore:
                                         timeout=self._timeout)
                 existing = {(r["organization_id"], r["event_id"]): r["id"] for r in rows}
             results = finish(plan, entries, inserted, existing)
-            if audit:
-                records = [_posted_record(entries[i], r, self._clock()) for i, r in enumerate(results)
-                           if r.outcome is Outcome.POSTED]
+            posted = [i for i, r in enumerate(results) if r.outcome is Outcome.POSTED]
+            if audit and posted:
+                # The chain heads are locked last, only for organisations that posted, and held to
+                # COMMIT: concurrent batches overlap everything up to here (see _INSERT_STAGED_ENTRIES
+                # for why key waits and head locks cannot form a cycle).
+                heads = await self._lock_heads(conn, sorted({plan.orgs[i] for i in posted}))  # type: ignore[type-var]
+                records = [_posted_record(entries[i], results[i], self._clock()) for i in posted]
                 await self._append_chained(conn, records, heads)
         return results
+
+    async def _insert_pending(self, conn: asyncpg.Connection, entries: Sequence[JournalEntry], plan: Plan,
+                              charts: Mapping[uuid.UUID, Mapping[str, uuid.UUID]]) -> set[uuid.UUID]:
+        """Stage the plan's accepted entries and move them into the ledger; the ids inserted now."""
+        entry_records, line_records = [], []
+        for i in plan.pending:
+            entry, entry_id, org = entries[i], plan.entry_ids[i], plan.orgs[i]
+            entry_records.append((i, *entry_row(entry_id, org, entry)))  # type: ignore[arg-type]
+            line_records.extend(line_rows(entry_id, org, entry, charts[org]))  # type: ignore[arg-type,index]
+        await conn.copy_records_to_table("stage_entries", schema_name="pg_temp", records=entry_records,
+                                         columns=_STAGE_ENTRY_COLUMNS, timeout=self._timeout)
+        await conn.copy_records_to_table("stage_lines", schema_name="pg_temp", records=line_records,
+                                         columns=LINE_COLUMNS, timeout=self._timeout)
+        inserted = {r[0] for r in await conn.fetch(_INSERT_STAGED_ENTRIES, timeout=self._timeout)}
+        if len(inserted) == len(entry_records):
+            await conn.execute(_INSERT_STAGED_LINES, timeout=self._timeout)
+        elif inserted:
+            await conn.execute(_INSERT_STAGED_LINES_OF, list(inserted), timeout=self._timeout)
+        return inserted
 
     # ---------------------------------------------------------------- audit
 
@@ -255,7 +269,7 @@ class LedgerStore:
                               heads: dict[uuid.UUID, tuple[int, str]]) -> list[audit_chain.ChainedRow]:
         by_org: dict[uuid.UUID, list[audit_chain.AuditRecord]] = defaultdict(list)
         for rec in records:
-            by_org[uuid.UUID(str(rec.organization_id))].append(rec)
+            by_org[_require_uuid(str(rec.organization_id))].append(rec)
         chained: list[audit_chain.ChainedRow] = []
         for org, recs in by_org.items():
             ensure(org in heads, f"audit head of {org} not locked")
@@ -264,8 +278,8 @@ class LedgerStore:
             return []
         await conn.copy_records_to_table(
             "stage_audit", schema_name="pg_temp", columns=_AUDIT_COLUMNS, timeout=self._timeout,
-            records=[(uuid.UUID(r.organization_id), r.seq, r.record_key, r.occurred_at, r.actor, r.action, r.subject,
-                      json.dumps(r.payload, ensure_ascii=False), r.prev_hash, r.hash) for r in chained])
+            records=[(_require_uuid(r.organization_id), r.seq, r.record_key, r.occurred_at, r.actor, r.action,
+                      r.subject, _PAYLOAD_JSON.encode(r.payload), r.prev_hash, r.hash) for r in chained])
         await conn.execute(_INSERT_AUDIT, timeout=self._timeout)
         return chained
 

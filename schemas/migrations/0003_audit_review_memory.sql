@@ -87,6 +87,8 @@ GRANT USAGE ON SCHEMA public TO hera_app;
 GRANT SELECT, INSERT, UPDATE ON core_organizations, core_entities, core_dynamic_data, core_relationships,
     posting_periods, review_items, classifier_memory, audit_heads TO hera_app;
 GRANT SELECT, INSERT ON universal_transactions, universal_transaction_lines, audit_log TO hera_app;
+-- The store numbers a batch's entries in input order itself (nextval, then rows in key order).
+GRANT USAGE ON SEQUENCE universal_transactions_entry_number_seq TO hera_app;
 GRANT SELECT ON core_clients TO hera_app;
 GRANT EXECUTE ON FUNCTION hera_acting_orgs() TO hera_app;
 REVOKE ALL ON ledger_balance_pending, ledger_balance_marker FROM PUBLIC;

@@ -350,3 +350,28 @@ async def test_verify_ledger_reports_ok_then_a_tampered_entry(store: LedgerStore
     assert report["unbalanced_entries"] == 1
     assert report["rls"]["unprotected"] == ["universal_transactions"]
     assert report["guards"]["touch_triggers"] is False
+
+
+async def test_entry_numbers_follow_input_order(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    batch = [entry(a if i % 3 else b, f"order-{i}") for i in range(40)]   # ids (insert order) are shuffled
+    await store.post_batch(batch)
+    numbered = [r["event_id"] for r in await admin.fetch("SELECT event_id FROM universal_transactions"
+                                                          " ORDER BY entry_number")]
+    assert numbered == [e.event_id for e in batch]
+
+
+async def test_concurrent_batches_sharing_keys_in_any_order_do_not_deadlock(ledger_url: str, orgs, admin) -> None:
+    a, b = orgs
+    one_try = await LedgerStore.connect(ledger_url, pool_size=4, timeout_seconds=10, attempts_max=1)
+    try:
+        await asyncio.gather(*(one_try.organization_exists(a) for _ in range(4)))   # open all 4 connections
+        keys = [entry(a, f"s{i}") for i in range(750)] + [entry(b, f"s{i}") for i in range(750)]
+        batches = [keys, keys[::-1], keys[::2] + keys[1::2], keys[1::2][::-1] + keys[::2]]
+        outcomes = await asyncio.gather(*(one_try.post_batch(batch) for batch in batches))  # no retry allowed
+    finally:
+        await one_try.close()
+    posted = sum(r.outcome is Outcome.POSTED for results in outcomes for r in results)
+    assert posted == 1500
+    report = await verify_ledger(admin)
+    assert report["ok"] and report["entries"] == 1500 and report["audit"]["rows"] == 1500, report
