@@ -12,6 +12,7 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faust
@@ -25,10 +26,12 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    install_end_offsets_shim()
+    if os.environ.get("HERA_KAFKA_END_OFFSETS_SHIM", "1") != "0":
+        install_end_offsets_shim()
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.app_id,
+        f"{settings.topic_prefix}{settings.app_id}",  # group id and changelog topics follow the prefix
         broker=faust_broker_url(settings.bootstrap()),
         store="memory://",
         datadir=str(datadir),

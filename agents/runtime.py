@@ -42,6 +42,8 @@ class Runtime:
         self._classifier: Any = None
         self._catalog: Any = None
         self._memory: Any = None
+        self._limits: dict[str, Any] = {}
+        self._limits_at: dict[str, float] = {}
 
     async def store(self) -> Any:
         if self._store is None:
@@ -66,6 +68,23 @@ class Runtime:
         for org in sorted(orgs):
             await store.ensure_organization(org)
             self._orgs.add(org)
+
+    async def limits(self, orgs: set[str]) -> Any:
+        """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default.
+        Settings are cached for ``ORGS_REFRESH_SECONDS``."""
+        from pipeline.resilience.rate_limit import RateLimit
+
+        stale = [o for o in orgs if time.monotonic() - self._limits_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
+        if stale:
+            store = await self.store()
+            for org in stale:
+                conf = await store.org_settings(org) if org in self._orgs else {}
+                self._limits[org] = RateLimit(
+                    per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
+                    burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
+                self._limits_at[org] = time.monotonic()
+        default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)
+        return lambda org: self._limits.get(org, default)
 
     def catalog(self) -> Any:
         if self._catalog is None:

@@ -21,9 +21,10 @@ from typing import Any
 
 import faust
 
+from agents.admission import Verdict, admit_new, admit_parked, create_tables
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
-from pipeline.domain.outcomes import Reason
+from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dumps
 from pipeline.flow import BatchResult, classify_batch, post_batch, validate_batch
 from pipeline.observability import metrics
@@ -34,6 +35,8 @@ POISON_ATTEMPTS_MAX = 3
 BACKOFF_SECONDS_MAX = 5.0
 
 StageFn = Callable[[list[Record]], Awaitable[BatchResult]]
+GateFn = Callable[[list[Record]], Awaitable[tuple[list[Record], BatchResult]]]
+DEFER_SLEEP_SECONDS_MAX = 2.0
 
 
 def to_record(event: faust.EventT) -> Record:
@@ -121,6 +124,40 @@ async def publish(app: faust.App, settings: Settings, stage: str, result: BatchR
         metrics.REJECTIONS.labels(stage, reason).inc(n)
 
 
+async def retry_transient(stage: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+    backoff = 0.1
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            metrics.RETRIES.labels(stage, "transient").inc()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_SECONDS_MAX)
+
+
+def admission_outcome(result: BatchResult, env: dict[str, Any], adm: Any) -> None:
+    """Record a non-admit verdict: duplicate (absorbed), conflict (dead letter) or defer (parked)."""
+    from pipeline.envelopes import dead_letter_from_envelope
+    from pipeline.flow import audit_record
+
+    org, event_id = env["event"]["organization_id"], env["event"]["event_id"]
+    if adm.verdict is Verdict.DUPLICATE:
+        result.count(Outcome.DUPLICATE)
+        result.audit.append(audit_record("admission", org, event_id, "duplicate"))
+    elif adm.verdict is Verdict.CONFLICT:
+        result.emits.append(dead_letter_from_envelope(env, Reason.DUPLICATE_CONFLICT,
+                                                      "event_id reused with different content", stage="admission"))
+        result.count(Outcome.REJECTED, Reason.DUPLICATE_CONFLICT)
+        result.audit.append(audit_record("admission", org, event_id, "rejected", reason="DUPLICATE_CONFLICT"))
+    else:
+        parked = {**env, "parked": {"seq": adm.seq, "not_before": adm.not_before}}
+        result.emits.append(Emit("deferred", org.encode(), dumps(parked)))
+        result.count(Outcome.DEFERRED)
+        result.audit.append(audit_record("admission", org, event_id, "deferred", seq=adm.seq))
+
+
 def audit_records(recs: list[dict[str, Any]]) -> list[Any]:
     """Audit-topic records as ledger audit rows. Posted entries are chained by the store in the
     posting transaction itself; records without an organisation (unparseable input) stay on the
@@ -144,16 +181,21 @@ def audit_records(recs: list[dict[str, Any]]) -> list[Any]:
 
 def register(app: faust.App, settings: Settings) -> Runtime:
     rt = Runtime(settings)
+    tables = create_tables(app, settings.partitions)
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes)
-              for key in ("raw", "validated", "classified", "decisions", "audit")}
+              for key in ("raw", "validated", "classified", "decisions", "audit", "deferred")}
 
-    def stage_agent(stage: str, source: str, fn: StageFn) -> None:
+    def stage_agent(stage: str, source: str, fn: StageFn, gate: GateFn | None = None) -> None:
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size_max, within=settings.batch_within_seconds):
+                log.debug("%s: batch of %d", stage, len(events))
                 started = time.perf_counter()
                 records = [to_record(e) for e in events]
-                result = await process_safely(stage, records, fn, rt)
-                await publish(app, settings, stage, result)
+                gated = BatchResult()
+                if gate is not None:  # stateful admission: decided once per batch, never retried
+                    records, gated = await gate(records)
+                result = await process_safely(stage, records, fn, rt) if records else BatchResult()
+                await publish(app, settings, stage, gated.merge(result))
                 metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.labels(stage).observe(len(records))
                 metrics.LAG.labels(stage).set_to_current_time()
@@ -190,8 +232,48 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         await store.append_audit([a for rec in records for a in audit_records(json.loads(rec.value)["records"])])
         return BatchResult()
 
+    async def gate_admission(records: list[Record]) -> tuple[list[Record], BatchResult]:
+        """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass."""
+        envelopes = [json.loads(r.value) for r in records]
+        fresh = [(i, env) for i, env in enumerate(envelopes) if not env.get("admitted")]
+        keep = {i for i, env in enumerate(envelopes) if env.get("admitted")}
+        limit_of = await retry_transient("admission", lambda: rt.limits({e["event"]["organization_id"]
+                                                                         for _, e in fresh}))
+        decisions = admit_new(tables, [(env, records[i].partition) for i, env in fresh], limit_of)
+        result = BatchResult()
+        for (i, env), adm in zip(fresh, decisions.admissions, strict=True):
+            if adm.verdict is Verdict.ADMIT:
+                keep.add(i)
+            else:
+                admission_outcome(result, env, adm)
+        return [r for i, r in enumerate(records) if i in keep], result
+
+    async def do_deferred(records: list[Record]) -> BatchResult:
+        """Re-admit parked events when their organisation's quota frees, in order."""
+        envelopes = [json.loads(r.value) for r in records]
+        wait = min(env["parked"]["not_before"] for env in envelopes) - time.time()
+        if wait > 0:
+            await asyncio.sleep(min(wait, DEFER_SLEEP_SECONDS_MAX))
+        limit_of = await rt.limits({e["event"]["organization_id"] for e in envelopes})
+        decisions = admit_parked(tables, [(env, r.partition) for env, r in zip(envelopes, records, strict=True)],
+                                 limit_of)
+        result = BatchResult()
+        for env, adm in zip(envelopes, decisions.admissions, strict=True):
+            org = env["event"]["organization_id"]
+            if adm.verdict is Verdict.ADMIT:
+                back = {k: v for k, v in env.items() if k != "parked"}
+                result.emits.append(Emit("validated", org.encode(), dumps({**back, "admitted": True})))
+                result.count("readmitted")
+            elif adm.verdict is Verdict.DEFER:
+                env["parked"] = {"seq": adm.seq, "not_before": adm.not_before}
+                result.emits.append(Emit("deferred", org.encode(), dumps(env)))
+            else:
+                admission_outcome(result, env, adm)
+        return result
+
     stage_agent("validate", "raw", do_validate)
-    stage_agent("classify", "validated", do_classify)
+    stage_agent("classify", "validated", do_classify, gate=gate_admission)
+    stage_agent("deferred", "deferred", do_deferred)
     stage_agent("post", "classified", do_post)
     stage_agent("audit", "audit", do_audit)
 

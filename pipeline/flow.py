@@ -29,6 +29,14 @@ class BatchResult:
     audit: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
 
+    def merge(self, other: BatchResult) -> BatchResult:
+        self.emits += other.emits
+        self.outcomes.update(other.outcomes)
+        self.reasons.update(other.reasons)
+        self.audit += other.audit
+        self.reviews += other.reviews
+        return self
+
     def count(self, outcome: Outcome | str, reason: Reason | str | None = None) -> None:
         self.outcomes[str(outcome)] += 1
         if reason is not None:

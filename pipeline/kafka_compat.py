@@ -55,8 +55,12 @@ async def fetched_high_watermarks(bootstrap: str, reported: Mapping[TopicPartiti
 async def true_end_offsets(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
                            ) -> dict[TopicPartition, int]:
     reported = await _original_end_offsets(consumer, list(partitions))
+    if not any(end > 0 for end in reported.values()):
+        return reported
     bootstrap = consumer._client._bootstrap_servers  # the consumer's own brokers
-    return await fetched_high_watermarks(bootstrap, reported)
+    # The probe runs on a fresh event loop in its own thread: Faust calls end_offsets from its
+    # consumer thread, where stopping a second consumer was seen to hang.
+    return await asyncio.to_thread(lambda: asyncio.run(fetched_high_watermarks(bootstrap, reported)))
 
 
 def install_end_offsets_shim() -> None:

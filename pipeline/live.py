@@ -198,13 +198,15 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     from rich.live import Live
     from rich.table import Table
 
-    from pipeline.sample import sample_events
+    from pipeline.sample import sample_events, sample_orgs
 
     tracker = Tracker(settings)
     await tracker.start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5)
     await producer.start()
-    stream = sample_events(10**9, seed=int(time.time()) % 100_000)
+    seed = int(time.time()) % 100_000
+    # one event per organisation per second at most: well under the default 100/minute limit
+    stream = sample_events(10**9, seed=seed, orgs=sample_orgs(max(3, int(rate) * 2), seed))
     produced = 0
     started = time.monotonic()
     try:

@@ -34,11 +34,22 @@ def _money(rng: random.Random, lo: int, hi: int) -> Decimal:
     return Decimal(rng.randint(lo * 100, hi * 100)) / 100
 
 
+ORG_EVENTS_PER_BATCH = 80  # stay under the default burst of 100 per organisation
+
+
+def sample_orgs(count: int, seed: int) -> list[str]:
+    rng = random.Random(f"orgs-{seed}")
+    return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+
+
 def sample_events(n: int, *, seed: int = 7, orgs: list[str] | None = None, bad_share: float = 0.02,
                   start: datetime | None = None) -> Iterator[bytes]:
-    """Yield ``n`` raw events as bytes (what a producer would write to ``hera.transactions.raw``)."""
+    """Yield ``n`` raw events as bytes (what a producer would write to ``hera.transactions.raw``).
+
+    By default spread over enough organisations that none exceeds the default rate-limit burst.
+    """
     rng = random.Random(seed)
-    orgs = orgs or [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3)]
+    orgs = orgs or sample_orgs(max(3, -(-n // ORG_EVENTS_PER_BATCH)), seed)
     start = start or datetime(2026, 11, 1, tzinfo=UTC)
     for i in range(n):
         org = orgs[i % len(orgs)]

@@ -1,0 +1,132 @@
+"""Admission in the worker: dedupe and per-organisation rate limits in changelog-backed Faust tables.
+
+The pure rules are ``pipeline.admission``; this module keeps their state in three Faust tables
+(recovered from their changelog topics after a restart or kill -9) and writes each update to the
+changelog partition of the record that caused it. Admission runs on ``hera.transactions.validated``,
+which the validate stage keys by organisation, so an organisation's state lives on one partition
+whatever key the producer used on the raw topic.
+
+Crash-redelivery versus duplicate: a dedupe record remembers the Kafka coordinates of the record
+that admitted it. When the *same record* comes back (the worker died after the table write but
+before the batch was acked), it is not a duplicate but unfinished work, and is admitted again;
+posting stays idempotent in the database. A *different record* with the same key is a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from pipeline.admission import (
+    BACKLOG_TABLE,
+    BUCKET_TABLE,
+    DEDUPE_TABLE,
+    Decisions,
+    Verdict,
+    decide,
+    dedupe_key,
+    readmit,
+)
+from pipeline.resilience.rate_limit import RateLimit
+
+
+@dataclass
+class AdmissionTables:
+    dedupe: faust.Table
+    buckets: faust.Table
+    backlog: faust.Table
+
+    def by_name(self, name: str) -> faust.Table:
+        return {DEDUPE_TABLE: self.dedupe, BUCKET_TABLE: self.buckets, BACKLOG_TABLE: self.backlog}[name]
+
+
+def create_tables(app: faust.App, partitions: int) -> AdmissionTables:
+    def table(name: str, help_: str) -> faust.Table:
+        return app.Table(f"hera-{name}", default=None, partitions=partitions, help=help_)  # JSON codecs
+
+    return AdmissionTables(dedupe=table(DEDUPE_TABLE, "(org, event_id) -> fingerprint, for deduplication"),
+                           buckets=table(BUCKET_TABLE, "org -> token bucket"),
+                           backlog=table(BACKLOG_TABLE, "org -> deferred queue tickets"))
+
+
+class _Reader(Mapping[str, Any]):
+    """Read-only view of a table's local data; hides dedupe records written by the same record."""
+
+    def __init__(self, table: faust.Table, hide: Mapping[str, str] | None = None) -> None:
+        self._data = table.data
+        self._hide = hide or {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        if value is not None and key in self._hide and value.get("src") == self._hide[key]:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def source_id(envelope: dict[str, Any]) -> str:
+    src = envelope["source"]
+    return f"{src['topic']}/{src['partition']}/{src['offset']}"
+
+
+def apply(tables: AdmissionTables, decisions: Decisions, srcs: Mapping[str, str]) -> None:
+    """Write the decisions' state updates to the local tables and their changelogs."""
+    for upd in decisions.updates:
+        value = upd.value
+        if upd.table == DEDUPE_TABLE and isinstance(value, dict):
+            value = {**value, "src": srcs.get(upd.key)}
+        table = tables.by_name(upd.table)
+        table.data[upd.key] = value
+        table.send_changelog(upd.partition, upd.key, value)
+
+
+def admit_new(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]],
+              limit_of: Any, now: float | None = None) -> Decisions:
+    """Verdicts for fresh validated envelopes ``(envelope, partition)``; state is written."""
+    now = time.time() if now is None else now
+    keys = [dedupe_key(env["event"]["organization_id"], env["event"]["event_id"]) for env, _ in items]
+    srcs: dict[str, str] = {}
+    for key, (env, _) in zip(keys, items, strict=True):
+        srcs.setdefault(key, source_id(env))
+    decisions = decide([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part)
+                        for env, part in items],
+                       dedupe=_Reader(tables.dedupe, srcs), buckets=_Reader(tables.buckets),
+                       backlog=_Reader(tables.backlog), limit_of=limit_of, now=now)
+    apply(tables, decisions, srcs)
+    return decisions
+
+
+def admit_parked(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]], limit_of: Any,
+                 now: float | None = None) -> Decisions:
+    """Verdicts for parked envelopes coming back from the deferred topic (they carry ``seq``)."""
+    now = time.time() if now is None else now
+    srcs = {dedupe_key(env["event"]["organization_id"], env["event"]["event_id"]): source_id(env)
+            for env, _ in items}
+    decisions = readmit([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part,
+                          env["parked"]["seq"]) for env, part in items],
+                        dedupe=_Reader(tables.dedupe, srcs), buckets=_Reader(tables.buckets),
+                        backlog=_Reader(tables.backlog), limit_of=limit_of, now=now)
+    apply(tables, decisions, srcs)
+    return decisions
+
+
+def default_limit(per_minute: int, burst: int) -> RateLimit:
+    return RateLimit(per_minute=per_minute, burst=burst)
+
+
+__all__ = ["AdmissionTables", "Verdict", "admit_new", "admit_parked", "create_tables", "default_limit"]
