@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.config import Settings
 
 ORGS_REFRESH_SECONDS = 5.0
+MEMORY_KEY = "org_memory"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -43,6 +44,7 @@ class Runtime:
         self._catalog: Any = None
         self._memory: Any = None
         self._limits: dict[str, Any] = {}
+        self._memory_at: dict[str, float] = {}
         self._limits_at: dict[str, float] = {}
 
     async def store(self) -> Any:
@@ -100,7 +102,6 @@ class Runtime:
 
     async def classify_context(self, orgs: set[str]) -> Any:
         from pipeline.classify.memory import OrgMemory
-
         from pipeline.flow import ClassifyContext
 
         if self._memory is None:

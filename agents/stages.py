@@ -12,6 +12,7 @@ Produced messages are awaited (broker-acknowledged) before the batch is released
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -271,9 +272,23 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 admission_outcome(result, env, adm)
         return result
 
+    async def do_review(records: list[Record]) -> BatchResult:
+        from pipeline.review import apply_decisions
+
+        store = await rt.store()
+        orgs = set()
+        for r in records:
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                orgs.add(str(json.loads(r.value)["organization_id"]))
+        memory = await rt.memory(orgs & await rt.known_orgs())
+        result, taught = await apply_decisions(records, store=store, catalog=rt.catalog(), memory=memory)
+        await rt.save_memory(taught)
+        return result
+
     stage_agent("validate", "raw", do_validate)
     stage_agent("classify", "validated", do_classify, gate=gate_admission)
     stage_agent("deferred", "deferred", do_deferred)
+    stage_agent("review", "decisions", do_review)
     stage_agent("post", "classified", do_post)
     stage_agent("audit", "audit", do_audit)
 

@@ -231,3 +231,55 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
     emit(_run(replay(settings.bootstrap(), settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
+
+
+@main.group()
+def review() -> None:
+    """The human review queue: list open items, approve or correct them."""
+
+
+@review.command("list")
+@click.option("--org", "org_id", required=True)
+@click.option("--limit", default=50, show_default=True)
+@click.pass_obj
+def review_list(settings: Settings, org_id: str, limit: int) -> None:
+    """Open review items of one organisation, oldest first (JSON)."""
+    items = _run(_with_store(settings, lambda s: s.open_reviews(org_id, limit=limit)))
+    emit({"organization_id": org_id, "items": [
+        {"event_id": i["event_id"], "suggested_smart_code": i["suggested_smart_code"],
+         "confidence": i["confidence"], "reason": i["reason"],
+         "description": i["payload"].get("event", {}).get("description"),
+         "amount": i["payload"].get("event", {}).get("amount"),
+         "alternatives": i["payload"].get("classification", {}).get("alternatives")}
+        for i in items]})  # type: ignore[union-attr]
+
+
+@review.command("decide")
+@click.option("--org", "org_id", required=True)
+@click.option("--event", "event_id", required=True)
+@click.option("--approve", is_flag=True, help="accept the suggested smart code")
+@click.option("--correct", "smart_code", default=None, help="post with this smart code instead")
+@click.option("--reviewer", default=lambda: __import__("getpass").getuser(), show_default="login name")
+@click.pass_obj
+def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool, smart_code: str | None,
+                  reviewer: str) -> None:
+    """Send a decision to hera.review.decisions; the pipeline posts it and learns from it."""
+    import json
+
+    if approve == (smart_code is not None):
+        raise click.UsageError("give exactly one of --approve or --correct CODE")
+    decision = {"organization_id": org_id, "event_id": event_id, "reviewer": reviewer,
+                "decision": "approve" if approve else "correct", "smart_code": smart_code}
+
+    async def send() -> None:
+        from aiokafka import AIOKafkaProducer
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap())
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic("decisions"), json.dumps(decision).encode(),
+                                         key=org_id.encode())
+        finally:
+            await producer.stop()
+
+    _run(send())
+    emit({"sent": decision, "topic": settings.topic("decisions")})

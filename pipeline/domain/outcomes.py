@@ -37,6 +37,7 @@ class Reason(StrEnum):
     PERIOD_CLOSED = "PERIOD_CLOSED"
     UNBALANCED = "UNBALANCED"                      # a recipe produced an unbalanced entry (bug guard)
     POISON = "POISON"                              # processing failed repeatedly; moved on
+    REVIEW_UNKNOWN = "REVIEW_UNKNOWN"              # a review decision for no queued event
     # review reasons (not dead-letter):
     LOW_CONFIDENCE = "LOW_CONFIDENCE"
     AMOUNT_OVER_CAP = "AMOUNT_OVER_CAP"

@@ -442,6 +442,20 @@ class LedgerStore:
 
         return await self._retrying(once)
 
+    async def get_review(self, org_id: str, event_id: str) -> dict[str, Any] | None:
+        """One review item (any status), or None."""
+        org = _require_uuid(org_id)
+
+        async def once() -> dict[str, Any] | None:
+            async with self._tenant(org) as conn:
+                row = await conn.fetchrow(
+                    "SELECT id::text, event_id, payload::text, suggested_smart_code, confidence::text, reason, status,"
+                    " resolved_smart_code FROM review_items WHERE organization_id = $1 AND event_id = $2",
+                    org, event_id, timeout=self._timeout)
+            return None if row is None else {**dict(row), "payload": json.loads(row["payload"])}
+
+        return await self._retrying(once)
+
     async def open_reviews(self, org_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         org = _require_uuid(org_id)
 

@@ -1,0 +1,95 @@
+"""Review decisions: a finance reviewer approves the suggested smart code or corrects it.
+
+A decision (on ``hera.review.decisions``) posts the entry with the final smart code, closes the
+review item, and teaches the organisation's classifier memory at once, so the next event from the
+same counterparty benefits. Decisions are idempotent: a decision for an item already resolved is
+absorbed (``duplicate``); posting itself is idempotent on (organization_id, event_id).
+
+Decision message (JSON)::
+
+    {"organization_id": "<uuid>", "event_id": "...", "decision": "approve" | "correct",
+     "smart_code": "<required for correct>", "reviewer": "<who>"}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.domain.outcomes import Outcome, Reason, Rejected
+from pipeline.envelopes import Emit, Record, dead_letter, dumps
+from pipeline.flow import BatchResult, audit_record
+
+DECISIONS = ("approve", "correct")
+REVIEWER_CHARS_MAX = 200
+
+
+def parse_decision(raw: bytes, catalog: Any) -> dict[str, Any] | Rejected:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return Rejected(Reason.ENCODING_INVALID, "decision is not JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("organization_id"), str) \
+            or not isinstance(data.get("event_id"), str) or data.get("decision") not in DECISIONS:
+        return Rejected(Reason.SCHEMA_INVALID, "need organization_id, event_id and decision approve|correct")
+    if data["decision"] == "correct" and not catalog.is_known(str(data.get("smart_code"))):
+        return Rejected(Reason.SMART_CODE_INVALID, "a correction needs a smart code of the catalog")
+    reviewer = str(data.get("reviewer") or "reviewer")[:REVIEWER_CHARS_MAX]
+    return {**data, "reviewer": reviewer}
+
+
+async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, memory: Any,
+                          stage: str = "review") -> tuple[BatchResult, set[str]]:
+    """Post and learn from a batch of decisions; returns the result and the organisations taught."""
+    from pipeline.domain.posting import build_entry
+    from pipeline.envelopes import entry_to_json
+    from schemas.events import RawTransactionV1
+
+    result = BatchResult()
+    pending: list[tuple[dict[str, Any], dict[str, Any], Any, Any]] = []
+    for rec in records:
+        parsed = parse_decision(rec.value, catalog)
+        item = None if isinstance(parsed, Rejected) else await store.get_review(parsed["organization_id"],
+                                                                                 parsed["event_id"])
+        if isinstance(parsed, Rejected) or item is None:
+            why = parsed if isinstance(parsed, Rejected) else Rejected(Reason.REVIEW_UNKNOWN, "no such review item")
+            result.emits.append(dead_letter(rec.value, why.reason, why.detail, stage=stage, topic=rec.topic,
+                                            partition=rec.partition, offset=rec.offset, key=rec.key))
+            result.count(Outcome.REJECTED, why.reason)
+            continue
+        org, event_id = parsed["organization_id"], parsed["event_id"]
+        if item["status"] != "open":
+            result.count(Outcome.DUPLICATE)
+            continue
+        event = RawTransactionV1.model_validate(item["payload"]["event"])
+        code = parsed["smart_code"] if parsed["decision"] == "correct" else item["suggested_smart_code"]
+        built = build_entry(event, code, catalog, created_by=parsed["reviewer"])
+        if isinstance(built, Rejected):
+            result.emits.append(dead_letter(rec.value, built.reason, built.detail, stage=stage, topic=rec.topic,
+                                            partition=rec.partition, offset=rec.offset, key=rec.key))
+            result.count(Outcome.REJECTED, built.reason)
+            result.audit.append(audit_record(stage, org, event_id, "rejected", reason=str(built.reason)))
+            continue
+        pending.append((parsed, item, event, built))
+    taught: set[str] = set()
+    posted = await store.post_batch([p[3] for p in pending]) if pending else []
+    for (parsed, item, event, entry), res in zip(pending, posted, strict=True):
+        org, event_id = parsed["organization_id"], parsed["event_id"]
+        corrected = parsed["decision"] == "correct" and entry.smart_code != item["suggested_smart_code"]
+        if res.outcome not in (Outcome.POSTED, Outcome.DUPLICATE):
+            reason = res.reason or Reason.POISON
+            result.count(Outcome.REJECTED, reason)
+            result.audit.append(audit_record(stage, org, event_id, "rejected", reason=str(reason)))
+            continue
+        await store.resolve_review(org, event_id, status="corrected" if corrected else "approved",
+                                   smart_code=entry.smart_code, actor=parsed["reviewer"])
+        memory.learn(org, event, entry.smart_code, corrected=corrected)
+        taught.add(org)
+        result.count(Outcome.POSTED if res.outcome == Outcome.POSTED else Outcome.DUPLICATE)
+        result.audit.append(audit_record(stage, org, event_id, "corrected" if corrected else "approved",
+                                         smart_code=entry.smart_code, reviewer=parsed["reviewer"]))
+        if res.outcome == Outcome.POSTED:
+            message = {"entry_id": res.entry_id, **entry_to_json(entry), "source": item["payload"].get("source"),
+                       "classification": {"smart_code": entry.smart_code, "confidence": 1.0, "method": "review"}}
+            result.emits.append(Emit("posted", org.encode(), dumps(message)))
+    return result, taught
