@@ -146,7 +146,7 @@ def admission_outcome(result: BatchResult, env: dict[str, Any], adm: Any) -> Non
     org, event_id = env["event"]["organization_id"], env["event"]["event_id"]
     if adm.verdict is Verdict.DUPLICATE:
         result.count(Outcome.DUPLICATE)
-        result.audit.append(audit_record("admission", org, event_id, "duplicate"))
+        result.audit.append(audit_record("admission", org, event_id, "duplicate", source=env["source"]))
     elif adm.verdict is Verdict.CONFLICT:
         result.emits.append(dead_letter_from_envelope(env, Reason.DUPLICATE_CONFLICT,
                                                       "event_id reused with different content", stage="admission"))

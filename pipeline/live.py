@@ -50,15 +50,23 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 
 
 class Tracker:
-    """Reads posted / review / dead-letter topics and accounts for raw offsets."""
+    """Reads the outcome topics and accounts for every raw record by its (partition, offset).
+
+    posted / review / dead letter carry the raw coordinates; duplicates are found in the audit
+    topic; deferred (parked) events in the deferred topic until they reach another outcome.
+    """
+
+    OUTCOME_TOPICS = ("posted", "review", "deadletter", "audit", "deferred")
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.accounted: dict[tuple[int, int], str] = {}
+        self.parked: set[tuple[int, int]] = set()
         self.reasons: Counter[str] = Counter()
         self.smart_codes: Counter[str] = Counter()
         self.extra: Counter[str] = Counter()
         self._consumer: Any = None
+        self._tps: list[Any] = []
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -66,38 +74,60 @@ class Tracker:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap(), enable_auto_commit=False,
                                           auto_offset_reset="earliest", group_id=None)
         await self._consumer.start()
-        tps = [TopicPartition(self.settings.topic(k), p) for k in ("posted", "review", "deadletter")
-               for p in range(self.settings.partitions)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        self._tps = [TopicPartition(self.settings.topic(k), p) for k in self.OUTCOME_TOPICS
+                     for p in range(self.settings.partitions)]
+        self._consumer.assign(self._tps)
+        await self._consumer.seek_to_beginning(*self._tps)
 
-    async def poll(self) -> None:
+    async def poll(self) -> int:
+        batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+        for tp, msgs in batches.items():
+            for m in msgs:
+                self._read(tp.topic, m)
+        return sum(len(m) for m in batches.values())
+
+    async def drain(self, timeout_seconds: float = 60.0) -> bool:
+        """Read every outcome topic up to its current end; True if reached in time."""
+        from pipeline.kafka_compat import true_end_offsets
+
+        ends = await true_end_offsets(self._consumer, self._tps)
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            positions = {tp: await self._consumer.position(tp) for tp in self._tps}
+            if all(positions[tp] >= ends[tp] for tp in self._tps):
+                return True
+            await self.poll()
+        return False
+
+    def _read(self, topic: str, m: Any) -> None:
         import json
 
         from pipeline.envelopes import headers_dict
 
         raw_topic = self.settings.topic("raw")
-        batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
-        for tp, msgs in batches.items():
-            for m in msgs:
-                if tp.topic == self.settings.topic("deadletter"):
-                    h = headers_dict(m.headers)
-                    if h.get("hera-source-topic") != raw_topic:
-                        self.extra["deadletter_other"] += 1
-                        continue
-                    key = (int(h["hera-source-partition"]), int(h["hera-source-offset"]))
-                    self._account(key, "rejected")
-                    self.reasons[h.get("hera-reason", "?")] += 1
-                    continue
-                body = json.loads(m.value)
-                src = body.get("source") or {}
-                key = (int(src.get("partition", -1)), int(src.get("offset", -1)))
-                if tp.topic == self.settings.topic("posted"):
-                    self._account(key, "posted")
-                    self.smart_codes[body.get("smart_code", "?")] += 1
-                else:
-                    self._account(key, "review")
-                    self.reasons[body.get("review_reason") or "review"] += 1
+        if topic == self.settings.topic("deadletter"):
+            h = headers_dict(m.headers)
+            if h.get("hera-source-topic") != raw_topic:
+                self.extra["deadletter_other"] += 1
+                return
+            self._account((int(h["hera-source-partition"]), int(h["hera-source-offset"])), "rejected")
+            self.reasons[h.get("hera-reason", "?")] += 1
+            return
+        body = json.loads(m.value)
+        if topic == self.settings.topic("audit"):
+            for rec in body.get("records", []):
+                if rec.get("outcome") == "duplicate" and rec.get("source"):
+                    self._account(_coords(rec["source"]), "duplicate")
+            return
+        key = _coords(body.get("source") or {})
+        if topic == self.settings.topic("deferred"):
+            self.parked.add(key)
+        elif topic == self.settings.topic("posted"):
+            self._account(key, "posted")
+            self.smart_codes[body.get("smart_code", "?")] += 1
+        else:
+            self._account(key, "review")
+            self.reasons[body.get("review_reason") or "review"] += 1
 
     def _account(self, key: tuple[int, int], outcome: str) -> None:
         if key in self.accounted:
@@ -105,11 +135,42 @@ class Tracker:
         self.accounted[key] = outcome
 
     def counts(self) -> Counter[str]:
-        return Counter(self.accounted.values())
+        counts = Counter(self.accounted.values())
+        counts["deferred"] = len(self.parked - set(self.accounted))
+        return counts
 
     async def stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+def _coords(src: dict[str, Any]) -> tuple[int, int]:
+    return int(src.get("partition", -1)), int(src.get("offset", -1))
+
+
+async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> dict[str, Any]:
+    """SPEC §6 invariant 3 on the topics: every raw record is posted, in review, dead-lettered,
+    a duplicate, or deferred. Returns counts and the raw records accounted for by none."""
+    from aiokafka import TopicPartition
+
+    from pipeline.kafka_compat import true_end_offsets
+
+    tracker = Tracker(settings)
+    await tracker.start()
+    try:
+        complete = await tracker.drain(timeout_seconds)
+        raw_tps = [TopicPartition(settings.topic("raw"), p) for p in range(settings.partitions)]
+        ends = await true_end_offsets(tracker._consumer, raw_tps)
+    finally:
+        await tracker.stop()
+    raw = {(tp.partition, off) for tp in raw_tps for off in range(ends[tp])}
+    known = set(tracker.accounted) | tracker.parked
+    missing = sorted(raw - known)
+    counts = tracker.counts()
+    return {"raw_events": len(raw), "posted": counts["posted"], "review": counts["review"],
+            "rejected": counts["rejected"], "duplicate": counts["duplicate"], "deferred": counts["deferred"],
+            "unaccounted": len(missing), "unaccounted_sample": missing[:20], "topics_read_completely": complete,
+            "ok": complete and not missing}
 
 
 async def produce(settings: Settings, events: list[bytes]) -> None:
