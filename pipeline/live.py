@@ -65,6 +65,7 @@ class Tracker:
         self.reasons: Counter[str] = Counter()
         self.smart_codes: Counter[str] = Counter()
         self.extra: Counter[str] = Counter()
+        self.posted_at_ms: dict[tuple[int, int], int] = {}  # broker timestamp of the posted message
         self._consumer: Any = None
         self._tps: list[Any] = []
 
@@ -124,6 +125,7 @@ class Tracker:
             self.parked.add(key)
         elif topic == self.settings.topic("posted"):
             self._account(key, "posted")
+            self.posted_at_ms[key] = m.timestamp
             self.smart_codes[body.get("smart_code", "?")] += 1
         else:
             self._account(key, "review")
@@ -173,14 +175,15 @@ async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> 
             "ok": complete and not missing}
 
 
-async def produce(settings: Settings, events: list[bytes]) -> None:
+async def produce(settings: Settings, events: list[bytes]) -> list[Any]:
+    """Write raw events; returns each one's RecordMetadata (partition, offset, timestamp)."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
         futures = [await producer.send(settings.topic("raw"), value) for value in events]
-        await asyncio.gather(*futures)
+        return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
 
