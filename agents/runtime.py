@@ -90,8 +90,8 @@ class Runtime:
 
     def catalog(self) -> Any:
         if self._catalog is None:
-            from pipeline.domain.catalog import load_catalog
-            self._catalog = load_catalog()
+            from pipeline.flow import calibrated_catalog
+            self._catalog = calibrated_catalog(self.classifier())
         return self._catalog
 
     def classifier(self) -> Any:

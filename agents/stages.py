@@ -190,6 +190,13 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size_max, within=settings.batch_within_seconds):
                 log.debug("%s: batch of %d", stage, len(events))
+                # Hold one reference per message until the batch is published: when the worker
+                # stops (SIGTERM) Faust cancels this body mid-batch and ``take_events`` acks the
+                # whole batch on its way out, so the consumer would commit offsets of records never
+                # handled. With the extra reference that ack is not the last one; the records stay
+                # uncommitted and are redelivered to the partition's next owner.
+                for event in events:
+                    event.message.incref()
                 started = time.perf_counter()
                 records = [to_record(e) for e in events]
                 gated = BatchResult()
@@ -200,6 +207,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.labels(stage).observe(len(records))
                 metrics.LAG.labels(stage).set_to_current_time()
+                for event in events:  # handled and published: take_events' ack is now the last one
+                    event.message.decref()
 
         agent.__name__ = f"{stage}_agent"
         app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)

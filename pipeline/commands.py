@@ -44,10 +44,12 @@ def simulate_cmd(file: click.utils.LazyFile) -> None:
     """Print one JSON object per raw event of FILE (JSONL): outcome, smart code, confidence, lines."""
     from pipeline.classify import Classifier
     from pipeline.domain.catalog import load_catalog
+    from pipeline.flow import calibrated_catalog
     from pipeline.simulate import simulate
 
-    for result in simulate((line for line in file if line.strip()), classifier=Classifier.load(),
-                           catalog=load_catalog()):
+    classifier = Classifier.load()
+    for result in simulate((line for line in file if line.strip()), classifier=classifier,
+                           catalog=calibrated_catalog(classifier, load_catalog())):
         emit(result)
 
 
@@ -300,3 +302,24 @@ def bench_cmd(settings: Settings, n_events: int) -> None:
     """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
     from pipeline.bench import run_bench
     emit(run_bench(settings, n_events))
+
+
+@main.command("classify")
+@click.option("--eval", "eval_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSONL of raw events, each with expected_smart_code")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="one global auto-post threshold instead of the calibrated per-code ones")
+@click.option("--curve", is_flag=True, help="also print the coverage/precision curve over thresholds")
+def classify_cmd(eval_file: str, threshold: float | None, curve: bool) -> None:
+    """Evaluate the classifier: accuracy, auto-post rate and precision, review rate, per-code table."""
+    from pipeline.classify import Classifier
+    from pipeline.classify.evaluate import coverage_curve, load_eval_file
+    from pipeline.classify.evaluate import eval_file as evaluate_file
+
+    classifier = Classifier.load()
+    result = evaluate_file(eval_file, classifier, threshold_override=threshold)
+    if curve:
+        pairs = load_eval_file(eval_file)
+        results = classifier.classify_batch([e for e, _ in pairs])
+        result["curve"] = coverage_curve(results, [x for _, x in pairs])
+    emit(result)

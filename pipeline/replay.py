@@ -36,6 +36,8 @@ def org_of(value: bytes | None) -> str | None:
 async def replay(bootstrap: str, target_topic: str, rng: ReplayRange, *, progress: Any = None) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+    from pipeline.kafka_compat import true_end_offsets
+
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await consumer.start()
@@ -50,7 +52,9 @@ async def replay(bootstrap: str, target_topic: str, rng: ReplayRange, *, progres
             raise ValueError(f"topic {rng.topic!r} does not exist")
         tps = [TopicPartition(rng.topic, p) for p in parts]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
+        # not ``consumer.end_offsets``: on a broker that under-reports "latest" (Tansu 0.6, see
+        # kafka_compat) it would silently stop short of the end unless the caller installed the shim
+        ends = await true_end_offsets(consumer, tps)
         for tp in tps:
             consumer.seek(tp, rng.from_offset or 0)
         done = {tp for tp in tps if consumer_position_done(rng, ends[tp], rng.from_offset or 0)}

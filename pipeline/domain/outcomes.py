@@ -38,6 +38,7 @@ class Reason(StrEnum):
     UNBALANCED = "UNBALANCED"                      # a recipe produced an unbalanced entry (bug guard)
     POISON = "POISON"                              # processing failed repeatedly; moved on
     REVIEW_UNKNOWN = "REVIEW_UNKNOWN"              # a review decision for no queued event
+    LINE_UNCLASSIFIED = "LINE_UNCLASSIFIED"        # review: a bill line the model could not place
     # review reasons (not dead-letter):
     LOW_CONFIDENCE = "LOW_CONFIDENCE"
     AMOUNT_OVER_CAP = "AMOUNT_OVER_CAP"
@@ -47,7 +48,7 @@ class Reason(StrEnum):
 
 REJECTION_PRECEDENCE: tuple[Reason, ...] = tuple(
     r for r in Reason if r not in {Reason.LOW_CONFIDENCE, Reason.AMOUNT_OVER_CAP, Reason.SUSPENSE,
-                                   Reason.INCOMPLETE_EVENT}
+                                   Reason.INCOMPLETE_EVENT, Reason.LINE_UNCLASSIFIED}
 )
 
 

@@ -1,0 +1,61 @@
+"""Confidence calibration: from raw model output to the probability that the top code is right.
+
+A logistic "meta" model, fit on out-of-fold predictions (merchants unseen by the scorer), reads
+the raw top probability (as log-odds), its margin over the runner-up, the predicted code, and
+whether independent evidence agrees: the MCC's ISO 18245 category, the multilingual keyword
+lexicon, the feed source, a counterparty. Agreement of that evidence is what separates a
+confident-and-right line from a confident-and-wrong one; a monotone map of the raw probability
+alone (isotonic regression) cannot see it.
+
+The output is a probability; ``scripts/train_classifier.py`` checks on held-out merchants that
+auto-posted lines at confidence ≥ t are at least a share t right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.classify.codes import short_name
+from pipeline.classify.features import Evidence
+
+N_EVIDENCE = 8
+
+
+def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], classes: Sequence[str]) -> np.ndarray:
+    """Design matrix of the calibrator, one row per event (``evidence`` from ``featurize``)."""
+    k = probabilities.shape[1]
+    best = probabilities.argmax(axis=1)
+    ordered = np.sort(probabilities, axis=1)
+    top = np.clip(ordered[:, -1], 1e-9, 1 - 1e-9)
+    margin = top - ordered[:, -2]
+    logit = np.log(top) - np.log1p(-top)
+    index = {short_name(c): j for j, c in enumerate(classes)}
+    group = np.array([index.get(e.mcc_group, -1) if e.mcc_group else -1 for e in evidence])
+    lex_has_best = np.array([short_name(classes[b]) in e.lexicon for b, e in zip(best, evidence, strict=True)])
+    any_lex = np.array([bool(e.lexicon) for e in evidence])
+    has_mcc = np.array([e.has_mcc for e in evidence])
+    card = np.array([e.card_feed for e in evidence])
+    has_cp = np.array([e.has_counterparty for e in evidence])
+    evidence_block = np.column_stack([has_mcc, group == best, (group >= 0) & (group != best), lex_has_best,
+                                      any_lex & ~lex_has_best, any_lex, card, has_cp]).astype(np.float64)
+    onehot = np.eye(k)[best]
+    return np.hstack([logit[:, None], margin[:, None], evidence_block, onehot, onehot * logit[:, None]])
+
+
+def fit(design: np.ndarray, correct: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=5000)
+    model.fit(design, correct.astype(int))
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+CONFIDENCE_MAX = 0.9999   # a statistical model never claims certainty
+
+
+def apply(design: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
+    """Calibrated probability that the top code is right (raw probability when uncalibrated)."""
+    z = design @ coef + intercept if coef.size else design[:, 0]
+    return np.minimum(1.0 / (1.0 + np.exp(-z)), CONFIDENCE_MAX)

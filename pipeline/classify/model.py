@@ -1,0 +1,125 @@
+"""The shipped text model: a linear scorer over hashed features, plus its calibration.
+
+Artifact (``pipeline/classify/model/``), written by ``scripts/train_classifier.py``:
+
+- ``model.npz``: ``classes``, the non-zero weight rows (``rows``, ``coef`` float32), ``intercept``,
+  ``temperature`` and the calibrator (``cal_coef``, ``cal_intercept``, see ``calibration.py``);
+- ``model.json``: format version, feature-space width, training metadata and held-out metrics;
+- ``thresholds.json``: the recommended auto-post threshold per smart code.
+
+No pickles: loading is plain numpy, so an artifact is data, not code, and survives library
+upgrades. Scores are masked by direction (money out can only be an expense or suspense; money
+in only a receipt, interest, refund or suspense) before the temperature-scaled softmax.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.classify import calibration
+from pipeline.classify.codes import allowed_codes, enum_value
+from pipeline.classify.features import N_FEATURES, featurize
+
+FORMAT_VERSION = 2
+WARM_TOKENS_FILE = "warm_tokens.txt"
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+
+
+class ModelArtifactError(RuntimeError):
+    """The model artifact is missing, malformed, or built for another feature space."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per batch: best code index, calibrated confidence, and full masked probabilities."""
+
+    best: np.ndarray          # int, shape (n,)
+    confidence: np.ndarray    # float, shape (n,), calibrated
+    raw_confidence: np.ndarray
+    probabilities: np.ndarray  # float, shape (n, classes), temperature-scaled, masked
+
+
+class LinearModel:
+    """Scores, masks, calibrates. Immutable after construction."""
+
+    def __init__(self, classes: list[str], weights: np.ndarray, intercept: np.ndarray, temperature: float,
+                 cal_coef: np.ndarray, cal_intercept: float, meta: dict | None = None,
+                 warm_tokens: list[str] | None = None) -> None:
+        if weights.shape != (N_FEATURES, len(classes)):
+            raise ModelArtifactError(f"weights shape {weights.shape} does not match features/classes")
+        self.classes = list(classes)
+        self.index = {code: i for i, code in enumerate(self.classes)}
+        self.weights = weights
+        self.intercept = intercept.astype(np.float32)
+        self.temperature = float(temperature)
+        self.cal_coef = np.asarray(cal_coef, dtype=np.float64)
+        self.cal_intercept = float(cal_intercept)
+        self.meta = meta or {}
+        self.warm_tokens = list(warm_tokens or [])
+        self._mask_table = np.vstack([self._mask_for(d) for d in ("debit", "credit", None)])
+
+    def _mask_for(self, direction: str | None) -> np.ndarray:
+        allowed = allowed_codes(direction)
+        return np.array([0.0 if c in allowed else -np.inf for c in self.classes], dtype=np.float64)
+
+    def scores(self, matrix) -> np.ndarray:
+        """Raw linear scores, shape (n, classes)."""
+        return np.asarray(matrix @ self.weights, dtype=np.float64) + self.intercept
+
+    def mask(self, directions: list[str | None]) -> np.ndarray:
+        rows = [0 if d == "debit" else 1 if d == "credit" else 2 for d in directions]
+        return self._mask_table[rows]
+
+    def probabilities(self, scores: np.ndarray, directions: list[str | None]) -> np.ndarray:
+        return softmax(self.temperature * scores + self.mask(directions))
+
+    def predict(self, events: list[object]) -> Prediction:
+        """Best code, calibrated confidence and probabilities for feed-line events."""
+        evidence: list = []
+        matrix = featurize(events, evidence)
+        directions = [enum_value(getattr(e, "direction", None)) for e in events]
+        probs = self.probabilities(self.scores(matrix), directions)
+        design = calibration.meta_features(probs, evidence, self.classes)
+        confidence = calibration.apply(design, self.cal_coef, self.cal_intercept)
+        best = probs.argmax(axis=1)
+        return Prediction(best, confidence, probs[np.arange(len(best)), best], probs)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        rows = np.flatnonzero(np.any(self.weights != 0, axis=1)).astype(np.int32)
+        np.savez_compressed(directory / "model.npz", classes=np.array(self.classes), rows=rows,
+                            coef=self.weights[rows].astype(np.float32), intercept=self.intercept,
+                            temperature=np.array(self.temperature), cal_coef=self.cal_coef,
+                            cal_intercept=np.array(self.cal_intercept))
+        (directory / WARM_TOKENS_FILE).write_text("".join(t + "\n" for t in self.warm_tokens), encoding="utf-8")
+        meta = {"format_version": FORMAT_VERSION, "n_features": N_FEATURES, **self.meta}
+        (directory / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> LinearModel:
+        directory = Path(directory) if directory else MODEL_DIR
+        try:
+            meta = json.loads((directory / "model.json").read_text())
+            data = np.load(directory / "model.npz", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ModelArtifactError(f"cannot read model artifact in {directory}: {exc}") from exc
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("n_features") != N_FEATURES:
+            raise ModelArtifactError(f"artifact format {meta.get('format_version')} / width {meta.get('n_features')}"
+                                     f" does not match this code ({FORMAT_VERSION} / {N_FEATURES})")
+        classes = [str(c) for c in data["classes"]]
+        weights = np.zeros((N_FEATURES, len(classes)), dtype=np.float32)
+        weights[data["rows"]] = data["coef"]
+        warm_file = directory / WARM_TOKENS_FILE
+        warm_tokens = warm_file.read_text(encoding="utf-8").split() if warm_file.exists() else []
+        return cls(classes, weights, data["intercept"], float(data["temperature"]), data["cal_coef"],
+                   float(data["cal_intercept"]), meta, warm_tokens)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

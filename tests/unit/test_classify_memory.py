@@ -1,0 +1,118 @@
+"""Per-organisation learning: corrections teach at once, consistency promotes, contradiction demotes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pipeline.classify import Classifier, MemoryError_, OrgMemory, decide
+from pipeline.classify.codes import SHORT_CODES
+from pipeline.classify.evaluate import DictEvent, learning_curve
+from pipeline.classify.memory import PROMOTE_AFTER, memory_keys
+
+REPAIRS = SHORT_CODES["REPAIRS"]
+MARKETING = SHORT_CODES["MARKETING"]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load()
+
+
+def line(description: str, org: str = "org-a", counterparty: str | None = None, source: str = "card_feed") -> DictEvent:
+    return DictEvent({"description": description, "counterparty": counterparty, "direction": "debit",
+                      "source": source, "amount": "120.00", "currency": "USD", "organization_id": org})
+
+
+def test_keys_ignore_store_numbers_processors_and_channel_text() -> None:
+    a = memory_keys(line("SQ *ACME WIDGETS #0042 SPRINGFIELD"))
+    b = memory_keys(line("POS PURCHASE ACME WIDGETS 0077 SHELBYVILLE", source="bank_feed"))
+    assert "d:acme widgets" in a and "d:acme widgets" in b
+
+
+def test_one_correction_fixes_the_next_line_of_the_same_counterparty(classifier: Classifier) -> None:
+    memory = OrgMemory()
+    first = line("ACME WIDGETS 0042 SPRINGFIELD")
+    assert classifier.classify(first, org_memory=memory).smart_code != REPAIRS
+    memory.learn("org-a", first, REPAIRS, corrected=True)
+    nxt = classifier.classify(line("ACME WIDGETS 0077 SHELBYVILLE"), org_memory=memory)
+    assert nxt.smart_code == REPAIRS
+    assert nxt.method == "memory"
+    assert 0.9 < nxt.confidence < 1.0                      # posterior, not a constant 1.0
+    assert decide(nxt, Decimal("120"), threshold=classifier.threshold(REPAIRS), amount_cap=None)[0] == "post"
+
+
+def test_counterparty_key_matches_different_descriptors(classifier: Classifier) -> None:
+    memory = OrgMemory()
+    memory.learn("org-a", line("DD 88812 REF", counterparty="Blue Fox Studio Ltd"), MARKETING, corrected=True)
+    c = classifier.classify(line("ONLINE PAYMENT 1234", counterparty="BLUE FOX STUDIO LTD"), org_memory=memory)
+    assert c.smart_code == MARKETING
+
+
+def test_memory_is_per_organisation(classifier: Classifier) -> None:
+    memory = OrgMemory()
+    memory.learn("org-a", line("ACME WIDGETS 1"), REPAIRS, corrected=True)
+    assert memory.lookup("org-b", line("ACME WIDGETS 2", org="org-b")) is None
+    assert classifier.classify(line("ACME WIDGETS 2", org="org-b"), org_memory=memory).method == "model"
+
+
+def test_consistent_decisions_promote_an_org_rule_that_covers_other_locations() -> None:
+    memory = OrgMemory()
+    for i in range(PROMOTE_AFTER):
+        memory.learn("org-a", line(f"GLORBINGTON SEATTLE {i}"), REPAIRS, corrected=i == 0)
+    c = memory.lookup("org-a", line("GLORBINGTON PORTLAND"))      # different second token: first-token key
+    assert (c.smart_code, c.method) == (REPAIRS, "org_rule")
+    assert memory.stats("org-a")["rules"] >= 1
+
+
+def test_contradiction_demotes_the_rule_and_sends_the_next_line_to_review(classifier: Classifier) -> None:
+    memory = OrgMemory()
+    for i in range(PROMOTE_AFTER):
+        memory.learn("org-a", line(f"GLORBINGTON {i}"), REPAIRS, corrected=False)
+    before = memory.lookup("org-a", line("GLORBINGTON 9"))
+    memory.learn("org-a", line("GLORBINGTON 10"), MARKETING, corrected=True)
+    after = memory.lookup("org-a", line("GLORBINGTON 11"))
+    assert before.method == "org_rule"
+    assert after.method == "memory"
+    assert after.confidence < before.confidence
+    assert decide(after, Decimal("1"), threshold=classifier.threshold(after.smart_code), amount_cap=None) == (
+        "review", "LOW_CONFIDENCE")
+
+
+def test_state_round_trips_through_json() -> None:
+    memory = OrgMemory()
+    for i in range(4):
+        memory.learn("org-a", line(f"GLORBINGTON {i}", counterparty="Glorbington Inc"), REPAIRS, corrected=True)
+    restored = OrgMemory.from_dict(json.loads(json.dumps(memory.to_dict())))
+    assert restored.to_dict() == memory.to_dict()
+    assert restored.lookup("org-a", line("GLORBINGTON X")) == memory.lookup("org-a", line("GLORBINGTON X"))
+
+
+@pytest.mark.parametrize("bad", [{}, {"version": 99, "orgs": {}}, {"version": 1, "orgs": {"o": {"entries": 3}}}])
+def test_malformed_state_is_rejected(bad: dict) -> None:
+    with pytest.raises(MemoryError_):
+        OrgMemory.from_dict(bad)
+
+
+def test_learn_rejects_a_non_smart_code() -> None:
+    with pytest.raises(ValueError, match="smart code"):
+        OrgMemory().learn("org-a", line("X"), "MEALS", corrected=True)
+
+
+def test_learning_curve_improves_after_corrections(classifier: Classifier) -> None:
+    events = [line(f"ACME WIDGETS {i:04d} SPRINGFIELD") for i in range(8)]
+    points = {p["k"]: p for p in learning_curve(classifier, events, REPAIRS, classifier.thresholds, ks=(0, 1, 3))}
+    assert points[0]["accuracy"] < 0.5
+    assert points[1]["accuracy"] == 1.0 and points[1]["auto_post_rate"] == 1.0
+    assert "org_rule" in points[3]["methods"]
+
+
+def test_memory_respects_direction(classifier: Classifier) -> None:
+    memory = OrgMemory()
+    memory.learn("org-a", line("ACME WIDGETS 1"), REPAIRS, corrected=True)
+    refund = DictEvent({"description": "ACME WIDGETS 1 REFUND", "direction": "credit", "source": "card_feed",
+                        "amount": "20", "currency": "USD", "organization_id": "org-a"})
+    c = classifier.classify(refund, org_memory=memory)
+    assert c.method == "model" and c.smart_code == SHORT_CODES["REFUND"]
