@@ -21,6 +21,9 @@ from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
 
 
+AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may only raise it
+
+
 @dataclass
 class BatchResult:
     emits: list[Emit] = field(default_factory=list)
@@ -126,7 +129,7 @@ def calibrated_catalog(classifier: Any, catalog: Any = None) -> Any:
     from pipeline.domain.catalog import load_catalog
 
     catalog = catalog or load_catalog()
-    thresholds = {code: max(t, 0.85) for code, t in classifier.thresholds.items()
+    thresholds = {code: f"{max(t, AUTO_POST_THRESHOLD_FLOOR):.4f}" for code, t in classifier.thresholds.items()
                   if code in catalog.smart_codes and catalog.smart_codes[code].auto_post_threshold is not None}
     return catalog.with_overrides(thresholds=thresholds)
 
