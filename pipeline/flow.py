@@ -20,7 +20,6 @@ from typing import Any
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
 
-
 AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may only raise it
 
 
