@@ -259,6 +259,7 @@ def run_with_sample_stream(settings: Settings, *, rate: float) -> None:
 
 async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen[bytes]) -> None:
     from aiokafka import AIOKafkaProducer
+    from rich.console import Console
     from rich.live import Live
     from rich.table import Table
 
@@ -274,7 +275,7 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     produced = 0
     started = time.monotonic()
     try:
-        with Live(console=None, refresh_per_second=4, transient=False) as live:
+        with Live(console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
             while worker.poll() is None:
                 due = int((time.monotonic() - started) * rate) - produced
                 for _ in range(max(due, 0)):
