@@ -75,19 +75,12 @@ async def database_limits(dsn: str, rows: int = 50_000) -> dict[str, float]:
 
 
 def run_bench(settings: Settings, n_events: int, *, timeout_seconds: float = 600.0) -> dict[str, Any]:
-    from agents.worker import prepare
-    from pipeline.live import Tracker, ensure_services, produce, start_worker, stop_worker
-    from pipeline.sample import sample_events
+    from pipeline.live import Tracker, isolated_run, produce, start_worker, stop_worker
 
-    settings = ensure_services(settings)
-    run_id = uuid.uuid4().hex[:8]
-    prefix = f"{settings.topic_prefix}bench-{run_id}."
-    settings = settings.model_copy(update={"topic_prefix": prefix})
-    prepare(settings)
-    events = list(sample_events(n_events, seed=int(run_id, 16) % 10_000))
+    settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
               "database": asyncio.run(database_limits(settings.dsn()))}
-    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": prefix})
+    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": settings.topic_prefix})
 
     async def drive() -> dict[str, Any]:
         tracker = Tracker(settings)

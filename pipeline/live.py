@@ -188,17 +188,22 @@ async def produce(settings: Settings, events: list[bytes]) -> list[Any]:
         await producer.stop()
 
 
-def run_demo(settings: Settings, n_events: int, *, timeout_seconds: float = 300.0) -> dict[str, Any]:
+def isolated_run(settings: Settings, label: str, n_events: int) -> tuple[Settings, list[bytes]]:
+    """Services up, a fresh topic prefix (so a run never mixes with another), topics and schema
+    ready, and ``n_events`` sample events seeded by the run id."""
     from agents.worker import prepare
     from pipeline.sample import sample_events
 
     settings = ensure_services(settings)
     run_id = uuid.uuid4().hex[:8]
-    prefix = f"{settings.topic_prefix}demo-{run_id}."
-    settings = settings.model_copy(update={"topic_prefix": prefix})
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{label}-{run_id}."})
     prepare(settings)
-    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": prefix, "HERA_APP_ID": f"hera-demo-{run_id}"})
-    events = list(sample_events(n_events, seed=int(run_id, 16) % 10_000))
+    return settings, list(sample_events(n_events, seed=int(run_id, 16) % 10_000))
+
+
+def run_demo(settings: Settings, n_events: int, *, timeout_seconds: float = 300.0) -> dict[str, Any]:
+    settings, events = isolated_run(settings, "demo", n_events)
+    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": settings.topic_prefix})
     started = time.monotonic()
     try:
         summary = asyncio.run(_drive(settings, events, timeout_seconds, started))
