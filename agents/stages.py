@@ -226,11 +226,11 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         result = classify_batch(envelopes, ctx)
         if result.reviews:  # the review queue is durable in the ledger before the batch is acked
             store = await rt.store()
-            for item in result.reviews:
-                cls = item["classification"]
-                await store.add_review(item["event"]["organization_id"], item["event"]["event_id"], item,
-                                       suggested_smart_code=cls["smart_code"], confidence=cls["confidence"],
-                                       reason=item["review_reason"])
+            await store.add_reviews([
+                {"org_id": item["event"]["organization_id"], "event_id": item["event"]["event_id"],
+                 "payload": item, "suggested_smart_code": item["classification"]["smart_code"],
+                 "confidence": item["classification"]["confidence"], "reason": item["review_reason"]}
+                for item in result.reviews])
         return result
 
     async def do_post(records: list[Record]) -> BatchResult:

@@ -425,6 +425,31 @@ class LedgerStore:
 
         return await self._retrying(once)
 
+    async def add_reviews(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Queue many events for review in one transaction (keys as ``add_review``'s arguments:
+        org_id, event_id, payload, suggested_smart_code, confidence, reason); already queued
+        events are left as they are. Returns how many were new."""
+        if not items:
+            return 0
+        orgs = sorted({_require_uuid(i["org_id"]) for i in items})
+        rows = [(_require_uuid(i["org_id"]), i["event_id"], json.dumps(dict(i["payload"]), default=str),
+                 i.get("suggested_smart_code"),
+                 None if i.get("confidence") is None else round(float(i["confidence"]), 5), i.get("reason"))
+                for i in items]
+
+        async def once() -> int:
+            async with _TenantTx(self._pool, orgs, self._timeout) as conn:
+                inserted = await conn.fetchval(
+                    "WITH new AS (INSERT INTO review_items (organization_id, event_id, payload, suggested_smart_code,"
+                    " confidence, reason) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[],"
+                    " $5::numeric[], $6::text[]) ON CONFLICT (organization_id, event_id) DO NOTHING RETURNING 1)"
+                    " SELECT count(*) FROM new",
+                    [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                    [r[4] for r in rows], [r[5] for r in rows], timeout=self._timeout)
+            return int(inserted)
+
+        return await self._retrying(once)
+
     async def resolve_review(self, org_id: str, event_id: str, *, status: str, smart_code: str | None = None,
                              actor: str = SYSTEM_ACTOR) -> bool:
         """Mark an open review item approved or corrected; False if there is no open item."""

@@ -375,3 +375,18 @@ async def test_concurrent_batches_sharing_keys_in_any_order_do_not_deadlock(ledg
     assert posted == 1500
     report = await verify_ledger(admin)
     assert report["ok"] and report["entries"] == 1500 and report["audit"]["rows"] == 1500, report
+
+
+async def test_review_items_are_queued_in_one_batch_per_tenant_and_once(store: LedgerStore,
+                                                                        orgs: tuple[str, str]) -> None:
+    a, b = orgs
+    items = [{"org_id": org, "event_id": f"r{i}", "payload": {"event": {"description": f"SHOP {i}"}},
+              "suggested_smart_code": MEALS, "confidence": 0.5, "reason": "LOW_CONFIDENCE"}
+             for i, org in enumerate([a, a, b])]
+    assert await store.add_reviews(items) == 3
+    assert await store.add_reviews(items[:2]) == 0  # already queued: left as they are
+    assert [r["event_id"] for r in await store.open_reviews(a)] == ["r0", "r1"]
+    assert [r["event_id"] for r in await store.open_reviews(b)] == ["r2"]
+    item = await store.get_review(b, "r2")
+    assert item is not None and item["suggested_smart_code"] == MEALS and item["status"] == "open"
+    assert await store.get_review(a, "r2") is None  # another tenant's item is invisible
