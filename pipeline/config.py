@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +54,10 @@ class Settings(BaseSettings):
     embedded_pg_port: int | None = None
     log_level: str = "info"
 
-    @cached_property
+    @property
     def embedded_state(self) -> dict[str, Any]:
+        """Ports and pids of the embedded services (``<home>/services.json``), read each time:
+        ``hera services up`` may have started them since these settings were made."""
         path = self.home / "services.json"
         try:
             return dict(json.loads(path.read_text()))

@@ -24,11 +24,10 @@ from pipeline.config import Settings
 WORKER_STOP_TIMEOUT_SECONDS = 20.0
 
 
-def ensure_services(settings: Settings) -> Settings:
+def ensure_services(settings: Settings) -> None:
     from pipeline import services
     if not (settings.kafka_external and settings.database_external):
         services.up(settings)
-    return Settings(**{k: getattr(settings, k) for k in type(settings).model_fields})  # re-read state
 
 
 def start_worker(settings: Settings, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -194,7 +193,7 @@ def isolated_run(settings: Settings, label: str, n_events: int) -> tuple[Setting
     from agents.worker import prepare
     from pipeline.sample import sample_events
 
-    settings = ensure_services(settings)
+    ensure_services(settings)
     run_id = uuid.uuid4().hex[:8]
     settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{label}-{run_id}."})
     prepare(settings)
@@ -248,7 +247,7 @@ async def _drive(settings: Settings, events: list[bytes], timeout_seconds: float
 def run_with_sample_stream(settings: Settings, *, rate: float) -> None:
     from agents.worker import prepare
 
-    settings = ensure_services(settings)
+    ensure_services(settings)
     prepare(settings)
     worker = start_worker(settings, {})
     print(f"hera: worker pid {worker.pid} (log: {settings.home / 'worker.log'}); producing ~{rate:.0f} "

@@ -285,13 +285,6 @@ def _state_path(settings: Settings) -> Path:
     return settings.home / "services.json"
 
 
-def _read_state(settings: Settings) -> dict[str, Any]:
-    try:
-        return dict(json.loads(_state_path(settings).read_text()))
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
 def _write_state(settings: Settings, state: dict[str, Any]) -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     tmp = _state_path(settings).with_suffix(".tmp")
@@ -302,7 +295,7 @@ def _write_state(settings: Settings, state: dict[str, Any]) -> None:
 def up(settings: Settings) -> dict[str, Any]:
     """Start what is embedded and not running yet; return status."""
     home = settings.home.resolve()
-    state = _read_state(settings)
+    state = settings.embedded_state
     if not settings.kafka_external:
         kafka = state.get("kafka", {})
         if not pid_alive(kafka.get("pid")):
@@ -324,7 +317,7 @@ def up(settings: Settings) -> dict[str, Any]:
 
 def down(settings: Settings) -> dict[str, Any]:
     """Stop the embedded services (never external ones)."""
-    state = _read_state(settings)
+    state = settings.embedded_state
     if pid := state.get("kafka", {}).get("pid"):
         terminate(int(pid))
     if data_dir := state.get("postgres", {}).get("data_dir"):
@@ -333,14 +326,12 @@ def down(settings: Settings) -> dict[str, Any]:
 
 
 def status(settings: Settings) -> dict[str, Any]:
-    state = _read_state(settings)
+    state = settings.embedded_state
     kafka, pg = state.get("kafka", {}), state.get("postgres", {})
     pg_pid = postmaster_pid(Path(pg["data_dir"])) if pg.get("data_dir") else None
-    fresh = Settings(**{k: v for k, v in settings.model_dump().items()
-                        if k in Settings.model_fields})  # re-read embedded state
     return {
         "kafka_bootstrap": settings.kafka_bootstrap or (f"127.0.0.1:{kafka['port']}" if kafka else None),
-        "database_url": mask_dsn(fresh.dsn()) if (settings.database_url or pg) else None,
+        "database_url": mask_dsn(settings.dsn()) if (settings.database_url or pg) else None,
         "kafka": {"embedded": not settings.kafka_external,
                   "running": True if settings.kafka_external else pid_alive(kafka.get("pid")),
                   "pid": None if settings.kafka_external else kafka.get("pid")},
