@@ -12,6 +12,7 @@ Produced messages are awaited (broker-acknowledged) before the batch is released
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import json
 import logging
@@ -26,8 +27,8 @@ from agents.admission import Verdict, admit_new, admit_parked, create_tables
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
-from pipeline.envelopes import Emit, Record, dead_letter, dumps
-from pipeline.flow import BatchResult, classify_batch, post_batch, validate_batch
+from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+from pipeline.flow import BatchResult, audit_record, classify_batch, post_batch, validate_batch
 from pipeline.observability import metrics
 
 log = logging.getLogger("hera.agents")
@@ -48,19 +49,13 @@ def to_record(event: faust.EventT) -> Record:
 
 def poison_letter(rec: Record, stage: str, exc: BaseException) -> Emit:
     """Dead-letter a record that failed repeatedly, with its original bytes when we carry them."""
-    raw = rec.value
-    topic, partition, offset = rec.topic, rec.partition, rec.offset
-    try:
+    detail = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(ValueError, KeyError, TypeError, binascii.Error):
         env = json.loads(rec.value)
         if isinstance(env, dict) and "raw_b64" in env:
-            import base64
-            raw = base64.b64decode(env["raw_b64"])
-            src = env["source"]
-            topic, partition, offset = src["topic"], src["partition"], src["offset"]
-    except (ValueError, KeyError, TypeError):
-        pass
-    return dead_letter(raw, Reason.POISON, f"{type(exc).__name__}: {exc}", stage=stage, topic=topic,
-                       partition=partition, offset=offset, key=rec.key)
+            return dead_letter_from_envelope(env, Reason.POISON, detail, stage=stage)
+    return dead_letter(rec.value, Reason.POISON, detail, stage=stage, topic=rec.topic, partition=rec.partition,
+                       offset=rec.offset, key=rec.key)
 
 
 async def process_safely(stage: str, records: list[Record], fn: StageFn, rt: Runtime) -> BatchResult:
@@ -92,14 +87,10 @@ async def process_safely(stage: str, records: list[Record], fn: StageFn, rt: Run
                     metrics.POISON.labels(stage).inc()
                     merged.emits.append(poison_letter(rec, stage, exc))
                     merged.count("rejected", Reason.POISON)
-                    merged.audit.append({"stage": stage, "organization_id": None, "event_id": None,
-                                         "outcome": "rejected", "reason": "POISON",
-                                         "source": f"{rec.topic}/{rec.partition}/{rec.offset}"})
+                    merged.audit.append(audit_record(stage, None, None, "rejected", reason="POISON",
+                                                     source=f"{rec.topic}/{rec.partition}/{rec.offset}"))
                 continue
-            merged.emits += single.emits
-            merged.outcomes.update(single.outcomes)
-            merged.reasons.update(single.reasons)
-            merged.audit += single.audit
+            merged.merge(single)
             break
     return merged
 
@@ -140,9 +131,6 @@ async def retry_transient(stage: str, fn: Callable[[], Awaitable[Any]]) -> Any:
 
 def admission_outcome(result: BatchResult, env: dict[str, Any], adm: Any) -> None:
     """Record a non-admit verdict: duplicate (absorbed), conflict (dead letter) or defer (parked)."""
-    from pipeline.envelopes import dead_letter_from_envelope
-    from pipeline.flow import audit_record
-
     org, event_id = env["event"]["organization_id"], env["event"]["event_id"]
     if adm.verdict is Verdict.DUPLICATE:
         result.count(Outcome.DUPLICATE)

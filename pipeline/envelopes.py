@@ -97,6 +97,16 @@ def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
+def posted_message(entry: JournalEntry, entry_id: str | None, *, classification: Any, source: Any,
+                   redelivered: bool = False) -> Emit:
+    """The ``hera.entries.posted`` message of one entry, keyed by organisation."""
+    body: dict[str, Any] = {"entry_id": entry_id, **entry_to_json(entry), "classification": classification,
+                            "source": source}
+    if redelivered:
+        body["redelivered"] = True
+    return Emit("posted", entry.organization_id.encode(), dumps(body))
+
+
 def entry_from_json(data: dict[str, Any]) -> JournalEntry:
     from datetime import datetime
     from decimal import Decimal

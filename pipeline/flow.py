@@ -193,7 +193,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
 
 async def post_batch(envelopes: list[dict[str, Any]], store: Any, stage: str = "post") -> BatchResult:
     """Post a batch of classified entries in one database transaction; publish what was posted."""
-    from pipeline.envelopes import entry_from_json, entry_to_json
+    from pipeline.envelopes import entry_from_json, posted_message
 
     result = BatchResult()
     entries = [entry_from_json(env["entry"]) for env in envelopes]
@@ -201,9 +201,8 @@ async def post_batch(envelopes: list[dict[str, Any]], store: Any, stage: str = "
     for env, entry, res in zip(envelopes, entries, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:
-            message = {"entry_id": res.entry_id, **entry_to_json(entry),
-                       "classification": env.get("classification"), "source": env.get("source")}
-            result.emits.append(Emit("posted", org.encode(), dumps(message)))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
+                                               source=env.get("source")))
             result.count(Outcome.POSTED)
             result.audit.append(audit_record(stage, org, entry.event_id, "posted", entry_id=res.entry_id,
                                              smart_code=entry.smart_code, total=str(entry.total)))
@@ -211,9 +210,8 @@ async def post_batch(envelopes: list[dict[str, Any]], store: Any, stage: str = "
             # Already in the ledger: most likely this batch was posted and the worker died before
             # announcing it. Announce it (again): consumers deduplicate by entry_id, and an entry
             # must never be in the ledger without having been published.
-            message = {"entry_id": res.entry_id, **entry_to_json(entry), "redelivered": True,
-                       "classification": env.get("classification"), "source": env.get("source")}
-            result.emits.append(Emit("posted", org.encode(), dumps(message)))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
+                                               source=env.get("source"), redelivered=True))
             result.count(Outcome.DUPLICATE)
             result.audit.append(audit_record(stage, org, entry.event_id, "duplicate", entry_id=res.entry_id,
                                              source=env.get("source")))

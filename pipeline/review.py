@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from pipeline.domain.outcomes import Outcome, Reason, Rejected
-from pipeline.envelopes import Emit, Record, dead_letter, dumps
+from pipeline.envelopes import Record, dead_letter
 from pipeline.flow import BatchResult, audit_record
 
 DECISIONS = ("approve", "correct")
@@ -42,7 +42,7 @@ async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, me
                           stage: str = "review") -> tuple[BatchResult, set[str]]:
     """Post and learn from a batch of decisions; returns the result and the organisations taught."""
     from pipeline.domain.posting import build_entry
-    from pipeline.envelopes import entry_to_json
+    from pipeline.envelopes import posted_message
     from schemas.events import RawTransactionV1
 
     result = BatchResult()
@@ -89,7 +89,7 @@ async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, me
         result.audit.append(audit_record(stage, org, event_id, "corrected" if corrected else "approved",
                                          smart_code=entry.smart_code, reviewer=parsed["reviewer"]))
         if res.outcome == Outcome.POSTED:
-            message = {"entry_id": res.entry_id, **entry_to_json(entry), "source": item["payload"].get("source"),
-                       "classification": {"smart_code": entry.smart_code, "confidence": 1.0, "method": "review"}}
-            result.emits.append(Emit("posted", org.encode(), dumps(message)))
+            result.emits.append(posted_message(
+                entry, res.entry_id, source=item["payload"].get("source"),
+                classification={"smart_code": entry.smart_code, "confidence": 1.0, "method": "review"}))
     return result, taught
