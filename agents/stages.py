@@ -58,7 +58,7 @@ def poison_letter(rec: Record, stage: str, exc: BaseException) -> Emit:
                        offset=rec.offset, key=rec.key)
 
 
-async def process_safely(stage: str, records: list[Record], fn: StageFn, rt: Runtime) -> BatchResult:
+async def process_safely(stage: str, records: list[Record], fn: StageFn) -> BatchResult:
     backoff = 0.1
     while True:
         try:
@@ -75,23 +75,24 @@ async def process_safely(stage: str, records: list[Record], fn: StageFn, rt: Run
             break
     merged = BatchResult()
     for rec in records:
-        for attempt in range(1, POISON_ATTEMPTS_MAX + 1):
+        failures = 0
+        while True:  # a transient fault never counts as an attempt: only this record's own failures do
             try:
-                single = await fn([rec])
+                merged.merge(await fn([rec]))
+                break
             except Exception as exc:
                 if is_transient(exc):
                     await asyncio.sleep(backoff)
                     continue
+                failures += 1
                 metrics.RETRIES.labels(stage, "poison").inc()
-                if attempt == POISON_ATTEMPTS_MAX:
+                if failures == POISON_ATTEMPTS_MAX:
                     metrics.POISON.labels(stage).inc()
                     merged.emits.append(poison_letter(rec, stage, exc))
                     merged.count("rejected", Reason.POISON)
                     merged.audit.append(audit_record(stage, None, None, "rejected", reason="POISON",
                                                      source=f"{rec.topic}/{rec.partition}/{rec.offset}"))
-                continue
-            merged.merge(single)
-            break
+                    break
     return merged
 
 
@@ -190,7 +191,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 gated = BatchResult()
                 if gate is not None:  # stateful admission: decided once per batch, never retried
                     records, gated = await gate(records)
-                result = await process_safely(stage, records, fn, rt) if records else BatchResult()
+                result = await process_safely(stage, records, fn) if records else BatchResult()
                 await publish(app, settings, stage, gated.merge(result))
                 metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.labels(stage).observe(len(records))
