@@ -29,6 +29,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline import services
 from pipeline.domain.entries import JournalEntry, JournalLine
 from pipeline.ledger.migrate import migrate
 from pipeline.ledger.posting import ENTRY_COLUMNS, LINE_COLUMNS, entry_id_for, entry_row, line_rows
@@ -51,13 +52,7 @@ def make_entries(orgs: list[str], n: int, tag: str) -> list[JournalEntry]:
 
 
 async def fresh_db(admin_dsn: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_dsn, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    dsn = await services.create_database(admin_dsn, f"bench_{uuid.uuid4().hex[:10]}")
     await migrate(dsn)
     return dsn
 
@@ -159,7 +154,6 @@ def main() -> None:
     if args.dsn:
         print(json.dumps(asyncio.run(run(args.dsn, args.entries)), indent=2))
         return
-    from pipeline import services
     home = Path(tempfile.mkdtemp(prefix="hera-bench-"))
     home.chmod(0o755)
     data_dir = home / "data"

@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from pipeline.config import Settings
-
-T = TypeVar("T")
 
 
 def emit(obj: Any) -> None:
@@ -27,10 +24,6 @@ def emit(obj: Any) -> None:
 def fail(message: str, code: int = 1) -> None:
     click.echo(f"hera: {message}", err=True)
     sys.exit(code)
-
-
-def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    return asyncio.run(fn(*args, **kwargs))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,7 +87,7 @@ def db() -> None:
 def db_migrate(settings: Settings) -> None:
     """Apply the schema migrations (re-runnable)."""
     from pipeline.ledger.migrate import migrate
-    applied = run_async(migrate, settings.dsn())
+    applied = asyncio.run(migrate(settings.dsn()))
     emit({"applied": applied})
 
 

@@ -5,6 +5,8 @@ Registered on ``pipeline.cli.main`` at import. Each is a thin shell over a pipel
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from pipeline.cli import emit, main
@@ -73,11 +75,6 @@ async def _with_store(settings: Settings, fn: object) -> object:
         await store.close()
 
 
-def _run(coro: object) -> object:
-    import asyncio
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
 def _settings_json(value: str) -> dict[str, object]:
     import json
     try:
@@ -102,7 +99,7 @@ def org() -> None:
 def org_add(settings: Settings, org_id: str, name: str | None, settings_json: str) -> None:
     """Register ORG_ID (a UUID) and seed its chart of accounts."""
     extra = _settings_json(settings_json)
-    created = _run(_with_store(settings, lambda s: s.ensure_organization(org_id, name, settings=extra)))
+    created = asyncio.run(_with_store(settings, lambda s: s.ensure_organization(org_id, name, settings=extra)))
     emit({"organization_id": org_id, "created": created})
 
 
@@ -110,7 +107,7 @@ def org_add(settings: Settings, org_id: str, name: str | None, settings_json: st
 @click.pass_obj
 def org_list(settings: Settings) -> None:
     """List registered organisations."""
-    orgs = _run(_with_store(settings, lambda s: s.known_organizations()))
+    orgs = asyncio.run(_with_store(settings, lambda s: s.known_organizations()))
     emit({"organizations": sorted(orgs)})  # type: ignore[arg-type]
 
 
@@ -132,7 +129,7 @@ def org_set(settings: Settings, org_id: str, settings_json: str | None, close_pe
         for period in open_period:
             await store.set_period_closed(org_id, period, False)  # type: ignore[attr-defined]
         return result
-    emit({"organization_id": org_id, "settings": _run(_with_store(settings, change)),
+    emit({"organization_id": org_id, "settings": asyncio.run(_with_store(settings, change)),
           "closed": list(close_period), "opened": list(open_period)})
 
 
@@ -148,7 +145,7 @@ def report() -> None:
 def report_trial_balance(settings: Settings, org_id: str, period: str | None) -> None:
     """Trial balance of one organisation, as at the end of a period."""
     from pipeline.ledger.reports import trial_balance
-    emit(_run(_with_conn(settings, lambda c: trial_balance(c, org_id, period))))
+    emit(asyncio.run(_with_conn(settings, lambda c: trial_balance(c, org_id, period))))
 
 
 @report.command("ledger")
@@ -159,7 +156,7 @@ def report_ledger(settings: Settings, org_id: str, account: str) -> None:
     """Every line posted to one account, with a running balance."""
     from pipeline.ledger.reports import account_ledger
     emit({"organization_id": org_id, "account": account,
-          "lines": _run(_with_conn(settings, lambda c: account_ledger(c, org_id, account)))})
+          "lines": asyncio.run(_with_conn(settings, lambda c: account_ledger(c, org_id, account)))})
 
 
 @main.group()
@@ -173,7 +170,7 @@ def export() -> None:
 def export_beancount_cmd(settings: Settings, org_id: str | None) -> None:
     """Books in beancount format (bean-check accepts them)."""
     from pipeline.ledger.export_beancount import export_beancount
-    click.echo(_run(_with_conn(settings, lambda c: export_beancount(c, org_id))), nl=False)
+    click.echo(asyncio.run(_with_conn(settings, lambda c: export_beancount(c, org_id))), nl=False)
 
 
 @main.command("verify")
@@ -183,12 +180,12 @@ def export_beancount_cmd(settings: Settings, org_id: str | None) -> None:
 def verify_cmd(settings: Settings, topics: bool) -> None:
     """Check the SPEC §6 invariants in the database (and the topics); exit 1 on any violation."""
     from pipeline.ledger.verify import verify_ledger
-    result: dict = _run(_with_conn(settings, verify_ledger))  # type: ignore[assignment]
+    result: dict = asyncio.run(_with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
         from pipeline.kafka_compat import install_end_offsets_shim
         from pipeline.live import account_for_raw
         install_end_offsets_shim()
-        result["events"] = _run(account_for_raw(settings))
+        result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
     if not result["ok"]:
@@ -206,7 +203,7 @@ def audit() -> None:
 def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
     """Re-walk the audit hash chains; exit 1 if a row was edited, deleted or reordered."""
     from pipeline.ledger.audit import verify_audit
-    result = _run(_with_conn(settings, lambda c: verify_audit(c, org_id)))
+    result = asyncio.run(_with_conn(settings, lambda c: verify_audit(c, org_id)))
     emit(result)
     if not result["ok"]:  # type: ignore[index]
         raise SystemExit(1)
@@ -239,7 +236,7 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
     install_end_offsets_shim()
     rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
-    emit(_run(replay(settings.bootstrap(), settings.topic("raw"), rng,
+    emit(asyncio.run(replay(settings.bootstrap(), settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
 
 
@@ -254,7 +251,7 @@ def review() -> None:
 @click.pass_obj
 def review_list(settings: Settings, org_id: str, limit: int) -> None:
     """Open review items of one organisation, oldest first (JSON)."""
-    items = _run(_with_store(settings, lambda s: s.open_reviews(org_id, limit=limit)))
+    items = asyncio.run(_with_store(settings, lambda s: s.open_reviews(org_id, limit=limit)))
     emit({"organization_id": org_id, "items": [
         {"event_id": i["event_id"], "suggested_smart_code": i["suggested_smart_code"],
          "confidence": i["confidence"], "reason": i["reason"],
@@ -291,7 +288,7 @@ def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool,
         finally:
             await producer.stop()
 
-    _run(send())
+    asyncio.run(send())
     emit({"sent": decision, "topic": settings.topic("decisions")})
 
 

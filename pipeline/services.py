@@ -14,6 +14,7 @@ services (``HERA_KAFKA_BOOTSTRAP``, ``HERA_DATABASE_URL``) nothing is started fo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -261,22 +262,27 @@ def stop_postgres(data_dir: Path) -> None:
         terminate(pid)
 
 
-def ensure_database(admin_url: str, name: str) -> None:
-    """CREATE DATABASE if missing (synchronously, through psql-free asyncpg)."""
-    import asyncio
-
+async def create_database(admin_url: str, name: str) -> str:
+    """CREATE DATABASE ``name`` unless it exists; returns its DSN on the same server."""
     import asyncpg
 
-    async def _create() -> None:
-        conn = await asyncpg.connect(admin_url, timeout=10)
-        try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-            if not exists:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
-    asyncio.run(_create())
+
+async def drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------- the `hera services` commands
@@ -309,7 +315,7 @@ def up(settings: Settings) -> dict[str, Any]:
         if not pid_alive(postmaster_pid(data_dir)):
             port = choose_port("pg", settings.embedded_pg_port, pg.get("port"))
             handle = start_postgres(data_dir, port)
-            ensure_database(handle.url(), "hera")
+            asyncio.run(create_database(handle.url(), "hera"))
             state["postgres"] = {"port": handle.port, "pid": handle.pid, "data_dir": str(data_dir)}
             _write_state(settings, state)
     return status(settings)

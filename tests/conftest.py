@@ -15,7 +15,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from pipeline import services
@@ -48,17 +47,8 @@ def pg_server(services_home: Path) -> Iterator[str]:
 async def database_url(pg_server: str) -> AsyncIterator[str]:
     """A fresh, empty database for one test (superuser DSN); dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield pg_server.rsplit("/", 1)[0] + f"/{name}"
-    admin = await asyncpg.connect(pg_server, timeout=10)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    yield await services.create_database(pg_server, name)
+    await services.drop_database(pg_server, name)
 
 
 @pytest.fixture(scope="session")
