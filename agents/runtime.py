@@ -100,13 +100,38 @@ class Runtime:
             self._classifier = Classifier.load()
         return self._classifier
 
-    async def classify_context(self, orgs: set[str]) -> Any:
+    async def memory(self, orgs: set[str]) -> Any:
+        """The learned per-organisation memory, (re)loaded from PostgreSQL every
+        ``ORGS_REFRESH_SECONDS`` so what another worker learned is seen here too."""
         from pipeline.classify.memory import OrgMemory
-        from pipeline.flow import ClassifyContext
 
         if self._memory is None:
             self._memory = OrgMemory()
-        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=self._memory)
+        now = time.monotonic()
+        stale = [o for o in orgs if now - self._memory_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
+        if stale:
+            store = await self.store()
+            for org in stale:
+                saved = (await store.load_memory(org)).get(MEMORY_KEY)
+                if saved:
+                    self._memory.absorb(saved)  # PostgreSQL is the shared truth
+                self._memory_at[org] = now
+        return self._memory
+
+    async def save_memory(self, orgs: set[str]) -> None:
+        """Persist what was just learned, so every worker and a restart see it."""
+        if not orgs or self._memory is None:
+            return
+        store = await self.store()
+        for org in orgs:
+            await store.save_memory(org, {MEMORY_KEY: self._memory.export_org(org)})
+            self._memory_at[org] = time.monotonic()
+
+    async def classify_context(self, orgs: set[str]) -> Any:
+        from pipeline.flow import ClassifyContext
+
+        known = orgs & await self.known_orgs()
+        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known))
 
     async def close(self) -> None:
         if self._store is not None:

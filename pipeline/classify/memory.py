@@ -190,6 +190,15 @@ class OrgMemory:
                 for key, e in s.entries.items()}}
             for org, s in self._orgs.items()}}
 
+    def export_org(self, org_id: str) -> dict:
+        """One organisation's state, in ``to_dict``'s format (what a worker persists for it)."""
+        data = self.to_dict()
+        return {"version": data["version"], "orgs": {k: v for k, v in data["orgs"].items() if k == org_id}}
+
+    def absorb(self, data: dict) -> None:
+        """Take over the organisations present in ``data`` (``to_dict`` format), replacing ours."""
+        self._orgs.update(OrgMemory.from_dict(data)._orgs)
+
     @classmethod
     def from_dict(cls, data: dict) -> OrgMemory:
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:

@@ -116,3 +116,18 @@ def test_memory_respects_direction(classifier: Classifier) -> None:
                         "amount": "20", "currency": "USD", "organization_id": "org-a"})
     c = classifier.classify(refund, org_memory=memory)
     assert c.method == "model" and c.smart_code == SHORT_CODES["REFUND"]
+
+
+def test_one_organisations_slice_round_trips_between_workers() -> None:
+    code = "HERA.FIN.EXP.PROFESSIONAL.FEES.v1"
+    mine = OrgMemory()
+    mine.learn("org-a", line("ZZQ PARTNERS 0042", "org-a"), code, corrected=True)
+    mine.learn("org-b", line("ZZQ PARTNERS 0042", "org-b"), code, corrected=True)
+    exported = mine.export_org("org-a")
+    assert list(exported["orgs"]) == ["org-a"]
+    json.dumps(exported)  # persisted as JSONB
+    other = OrgMemory()  # another worker
+    other.absorb(exported)
+    hit = other.lookup("org-a", line("ZZQ PARTNERS 0042", "org-a"))
+    assert hit is not None and hit.smart_code == code
+    assert other.lookup("org-b", line("ZZQ PARTNERS 0042", "org-b")) is None
