@@ -33,9 +33,9 @@ def ensure_services(settings: Settings) -> None:
 def start_worker(settings: Settings, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **env_extra, "HERA_HOME": str(settings.home.resolve())}
     log_path = settings.home / "worker.log"
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
