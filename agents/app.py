@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         stream_wait_empty=False,
         producer_linger=0.005,
         producer_max_request_size=2_000_000,
-        consumer_max_fetch_size=4 * 1024 * 1024,
+        consumer_max_fetch_size=16 * 1024 * 1024,
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]

@@ -67,9 +67,8 @@ class Runtime:
         if not orgs:
             return
         store = await self.store()
-        for org in sorted(orgs):
-            await store.ensure_organization(org)
-            self._orgs.add(org)
+        await store.ensure_organizations(sorted(orgs))
+        self._orgs |= orgs
 
     async def limits(self, orgs: set[str]) -> Any:
         """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default.
@@ -79,8 +78,9 @@ class Runtime:
         stale = [o for o in orgs if time.monotonic() - self._limits_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
         if stale:
             store = await self.store()
+            confs = await store.org_settings_many([o for o in stale if o in self._orgs])
             for org in stale:
-                conf = await store.org_settings(org) if org in self._orgs else {}
+                conf = confs.get(org, {})
                 self._limits[org] = RateLimit(
                     per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
                     burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
@@ -111,8 +111,9 @@ class Runtime:
         stale = [o for o in orgs if now - self._memory_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
         if stale:
             store = await self.store()
+            loaded = await store.load_memory_many(stale)
             for org in stale:
-                saved = (await store.load_memory(org)).get(MEMORY_KEY)
+                saved = loaded.get(org, {}).get(MEMORY_KEY)
                 if saved:
                     self._memory.absorb(saved)  # PostgreSQL is the shared truth
                 self._memory_at[org] = now

@@ -19,9 +19,10 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 
 from agents.admission import Verdict, admit_new, admit_parked, create_tables
 from agents.runtime import Runtime, is_transient
@@ -36,8 +37,10 @@ log = logging.getLogger("hera.agents")
 POISON_ATTEMPTS_MAX = 3
 BACKOFF_SECONDS_MAX = 5.0
 
+T = TypeVar("T")
 StageFn = Callable[[list[Record]], Awaitable[BatchResult]]
-GateFn = Callable[[list[Record]], Awaitable[tuple[list[Record], BatchResult]]]
+PoisonFn = Callable[[T, str, BaseException], tuple[Emit, dict[str, Any]]]
+Validated = tuple[dict[str, Any], int]  # a validated envelope and the partition its state lives on
 DEFER_SLEEP_SECONDS_MAX = 2.0
 
 
@@ -47,38 +50,48 @@ def to_record(event: faust.EventT) -> Record:
                   value=msg.value, timestamp_ms=int(msg.timestamp * 1000) if msg.timestamp else None)
 
 
-def poison_letter(rec: Record, stage: str, exc: BaseException) -> Emit:
+def poison_letter(rec: Record, stage: str, exc: BaseException) -> tuple[Emit, dict[str, Any]]:
     """Dead-letter a record that failed repeatedly, with its original bytes when we carry them."""
     detail = f"{type(exc).__name__}: {exc}"
+    source = f"{rec.topic}/{rec.partition}/{rec.offset}"
     with contextlib.suppress(ValueError, KeyError, TypeError, binascii.Error):
         env = json.loads(rec.value)
         if isinstance(env, dict) and "raw_b64" in env:
-            return dead_letter_from_envelope(env, Reason.POISON, detail, stage=stage)
-    return dead_letter(rec.value, Reason.POISON, detail, stage=stage, topic=rec.topic, partition=rec.partition,
-                       offset=rec.offset, key=rec.key)
+            return envelope_poison_letter(env, stage, exc)
+    return (dead_letter(rec.value, Reason.POISON, detail, stage=stage, topic=rec.topic, partition=rec.partition,
+                        offset=rec.offset, key=rec.key),
+            audit_record(stage, None, None, "rejected", reason="POISON", source=source))
 
 
-async def process_safely(stage: str, records: list[Record], fn: StageFn) -> BatchResult:
+def envelope_poison_letter(env: dict[str, Any], stage: str, exc: BaseException) -> tuple[Emit, dict[str, Any]]:
+    src = env["source"]
+    return (dead_letter_from_envelope(env, Reason.POISON, f"{type(exc).__name__}: {exc}", stage=stage),
+            audit_record(stage, env["event"]["organization_id"], env["event"]["event_id"], "rejected",
+                         reason="POISON", source=f"{src['topic']}/{src['partition']}/{src['offset']}"))
+
+
+async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awaitable[BatchResult]],
+                         poison: PoisonFn[T] = poison_letter) -> BatchResult:  # type: ignore[assignment]
     backoff = 0.1
     while True:
         try:
-            return await fn(records)
+            return await fn(items)
         except Exception as exc:
             if is_transient(exc):
                 metrics.RETRIES.labels(stage, "transient").inc()
-                log.warning("%s: transient fault, retrying batch of %d in %.1fs: %r", stage, len(records),
+                log.warning("%s: transient fault, retrying batch of %d in %.1fs: %r", stage, len(items),
                             backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_SECONDS_MAX)
                 continue
-            log.exception("%s: batch of %d failed; retrying record by record", stage, len(records))
+            log.exception("%s: batch of %d failed; retrying one by one", stage, len(items))
             break
     merged = BatchResult()
-    for rec in records:
+    for item in items:
         failures = 0
-        while True:  # a transient fault never counts as an attempt: only this record's own failures do
+        while True:  # a transient fault never counts as an attempt: only this item's own failures do
             try:
-                merged.merge(await fn([rec]))
+                merged.merge(await fn([item]))
                 break
             except Exception as exc:
                 if is_transient(exc):
@@ -88,10 +101,10 @@ async def process_safely(stage: str, records: list[Record], fn: StageFn) -> Batc
                 metrics.RETRIES.labels(stage, "poison").inc()
                 if failures == POISON_ATTEMPTS_MAX:
                     metrics.POISON.labels(stage).inc()
-                    merged.emits.append(poison_letter(rec, stage, exc))
+                    letter, audit = poison(item, stage, exc)
+                    merged.emits.append(letter)
                     merged.count("rejected", Reason.POISON)
-                    merged.audit.append(audit_record(stage, None, None, "rejected", reason="POISON",
-                                                     source=f"{rec.topic}/{rec.partition}/{rec.offset}"))
+                    merged.audit.append(audit)
                     break
     return merged
 
@@ -171,11 +184,12 @@ def audit_records(recs: list[dict[str, Any]]) -> list[Any]:
 
 def register(app: faust.App, settings: Settings) -> Runtime:
     rt = Runtime(settings)
+    rt.catalog()  # load the model and the calibrated catalog now, not inside the first batch
     tables = create_tables(app, settings.partitions)
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes)
-              for key in ("raw", "validated", "classified", "decisions", "audit", "deferred")}
+              for key in ("raw", "validated", "decisions", "audit", "deferred")}
 
-    def stage_agent(stage: str, source: str, fn: StageFn, gate: GateFn | None = None) -> None:
+    def stage_agent(stage: str, source: str, body: StageFn) -> None:
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size_max, within=settings.batch_within_seconds):
                 log.debug("%s: batch of %d", stage, len(events))
@@ -188,11 +202,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                     event.message.incref()
                 started = time.perf_counter()
                 records = [to_record(e) for e in events]
-                gated = BatchResult()
-                if gate is not None:  # stateful admission: decided once per batch, never retried
-                    records, gated = await gate(records)
-                result = await process_safely(stage, records, fn) if records else BatchResult()
-                await publish(app, settings, stage, gated.merge(result))
+                await publish(app, settings, stage, await body(records))
                 metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.labels(stage).observe(len(records))
                 metrics.LAG.labels(stage).set_to_current_time()
@@ -202,50 +212,87 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         agent.__name__ = f"{stage}_agent"
         app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)
 
+    partitions = settings.partitions
+    partitioner = DefaultPartitioner()
+    all_partitions = list(range(partitions))
+
+    def on_its_partition(rec: Record, org: str) -> bool:
+        """True when a raw record already sits on the partition its organisation's admission state
+        lives on (the producer keyed it by organisation with Kafka's default partitioner): then it is
+        admitted, classified and posted right here instead of taking a second hop through the
+        validated topic — the repartition is skipped, as Kafka Streams does for unchanged keys."""
+        return rec.partition == partitioner(org.encode(), all_partitions, all_partitions)
+
     async def do_validate(records: list[Record]) -> BatchResult:
         known = await rt.known_orgs()
         result, seen = validate_batch(records, known_orgs=None if settings.auto_provision_orgs else known,
-                                      payload_bytes_max=settings.payload_bytes_max)
+                                      payload_bytes_max=settings.payload_bytes_max, inline=on_its_partition)
         await rt.provision(seen - known)
         return result
 
-    async def do_classify(records: list[Record]) -> BatchResult:
-        envelopes = [json.loads(r.value) for r in records]
+    async def raw_batch(records: list[Record]) -> BatchResult:
+        """Validate; what sits on its organisation's partition goes on through admission,
+        classification and posting in this same batch; the rest is re-keyed to the validated topic."""
+        result = await process_safely("validate", records, do_validate)
+        inline, result.inline = result.inline, []
+        return result.merge(await admit_classify_post(inline)) if inline else result
+
+    async def validated_batch(records: list[Record]) -> BatchResult:
+        result, items = BatchResult(), []
+        for rec in records:
+            try:
+                items.append((json.loads(rec.value), rec.partition))
+            except ValueError as exc:  # not ours: nothing else can be done with it
+                letter, audit = poison_letter(rec, "classify", exc)
+                result.emits.append(letter)
+                result.count("rejected", Reason.POISON)
+                result.audit.append(audit)
+        return result.merge(await admit_classify_post(items)) if items else result
+
+    async def admit_classify_post(items: list[Validated]) -> BatchResult:
+        """Admission (stateful: decided once per batch, never retried), then classify and post."""
+        admitted, result = await admit(items)
+        if admitted:
+            result.merge(await process_safely("classify", admitted, classify_post, envelope_poison_letter))
+        return result
+
+    async def classify_post(envelopes: list[dict[str, Any]]) -> BatchResult:
+        """Classify a batch and, in the same pass, put it in the ledger: review items first, then
+        the auto-post entries in one transaction, both durable before the batch is acked."""
         ctx = await rt.classify_context({e["event"]["organization_id"] for e in envelopes})
         result = classify_batch(envelopes, ctx)
-        if result.reviews:  # the review queue is durable in the ledger before the batch is acked
-            store = await rt.store()
+        store = await rt.store()
+        if result.reviews:
             await store.add_reviews([
                 {"org_id": item["event"]["organization_id"], "event_id": item["event"]["event_id"],
                  "payload": item, "suggested_smart_code": item["classification"]["smart_code"],
                  "confidence": item["classification"]["confidence"], "reason": item["review_reason"]}
                 for item in result.reviews])
+        if result.to_post:
+            posted, result.to_post = await post_batch(result.to_post, store), []
+            result.merge(posted)
         return result
 
-    async def do_post(records: list[Record]) -> BatchResult:
-        store = await rt.store()
-        return await post_batch([json.loads(r.value) for r in records], store)
+    async def admit(items: list[Validated]) -> tuple[list[dict[str, Any]], BatchResult]:
+        """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass.
+        Returns the admitted envelopes in their original order."""
+        fresh = [(i, item) for i, item in enumerate(items) if not item[0].get("admitted")]
+        keep = {i for i, (env, _) in enumerate(items) if env.get("admitted")}
+        limit_of = await retry_transient("admission", lambda: rt.limits({env["event"]["organization_id"]
+                                                                         for _, (env, _) in fresh}))
+        decisions = admit_new(tables, [item for _, item in fresh], limit_of)
+        result = BatchResult()
+        for (i, (env, _)), adm in zip(fresh, decisions.admissions, strict=True):
+            if adm.verdict is Verdict.ADMIT:
+                keep.add(i)
+            else:
+                admission_outcome(result, env, adm)
+        return [env for i, (env, _) in enumerate(items) if i in keep], result
 
     async def do_audit(records: list[Record]) -> BatchResult:
         store = await rt.store()
         await store.append_audit([a for rec in records for a in audit_records(json.loads(rec.value)["records"])])
         return BatchResult()
-
-    async def gate_admission(records: list[Record]) -> tuple[list[Record], BatchResult]:
-        """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass."""
-        envelopes = [json.loads(r.value) for r in records]
-        fresh = [(i, env) for i, env in enumerate(envelopes) if not env.get("admitted")]
-        keep = {i for i, env in enumerate(envelopes) if env.get("admitted")}
-        limit_of = await retry_transient("admission", lambda: rt.limits({e["event"]["organization_id"]
-                                                                         for _, e in fresh}))
-        decisions = admit_new(tables, [(env, records[i].partition) for i, env in fresh], limit_of)
-        result = BatchResult()
-        for (i, env), adm in zip(fresh, decisions.admissions, strict=True):
-            if adm.verdict is Verdict.ADMIT:
-                keep.add(i)
-            else:
-                admission_outcome(result, env, adm)
-        return [r for i, r in enumerate(records) if i in keep], result
 
     async def do_deferred(records: list[Record]) -> BatchResult:
         """Re-admit parked events when their organisation's quota frees, in order."""
@@ -283,12 +330,14 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         await rt.save_memory(taught)
         return result
 
-    stage_agent("validate", "raw", do_validate)
-    stage_agent("classify", "validated", do_classify, gate=gate_admission)
-    stage_agent("deferred", "deferred", do_deferred)
-    stage_agent("review", "decisions", do_review)
-    stage_agent("post", "classified", do_post)
-    stage_agent("audit", "audit", do_audit)
+    def safely(stage: str, fn: StageFn) -> StageFn:
+        return lambda records: process_safely(stage, records, fn)
+
+    stage_agent("validate", "raw", raw_batch)
+    stage_agent("classify", "validated", validated_batch)
+    stage_agent("deferred", "deferred", safely("deferred", do_deferred))
+    stage_agent("review", "decisions", safely("review", do_review))
+    stage_agent("audit", "audit", safely("audit", do_audit))
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
     async def _close(app: faust.App, **_: Any) -> None:

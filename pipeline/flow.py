@@ -7,12 +7,17 @@ every record ends in exactly one outcome (forwarded, review, dead-lettered, dupl
     validate_batch   raw bytes      -> validated envelope | dead letter (one reason code)
     classify_batch   validated      -> classified (auto-post) | review item | dead letter
     post_batch       classified     -> posted entries (one DB transaction per batch) | duplicates
+
+The worker runs classify and post in one agent (``agents.stages``): a batch's auto-post entries go
+to the ledger as built, without a round trip through the broker; the classified topic is still
+published, as the record of every classification decision for downstream readers.
 """
 
 from __future__ import annotations
 
 import base64
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,6 +35,8 @@ class BatchResult:
     reasons: Counter[str] = field(default_factory=Counter)
     audit: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
+    to_post: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (classified envelope, entry)
+    inline: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (validated envelope, partition)
 
     def merge(self, other: BatchResult) -> BatchResult:
         self.emits += other.emits
@@ -37,6 +44,8 @@ class BatchResult:
         self.reasons.update(other.reasons)
         self.audit += other.audit
         self.reviews += other.reviews
+        self.to_post += other.to_post
+        self.inline += other.inline
         return self
 
     def count(self, outcome: Outcome | str, reason: Reason | str | None = None) -> None:
@@ -54,8 +63,13 @@ def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str
 # ---------------------------------------------------------------- validate
 
 def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
-                   stage: str = "validate") -> tuple[BatchResult, set[str]]:
+                   stage: str = "validate", inline: Callable[[Record, str], bool] | None = None
+                   ) -> tuple[BatchResult, set[str]]:
     """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
+
+    A valid event becomes a validated envelope: published to the validated topic, keyed by its
+    organisation, or — when ``inline(record, org)`` says the record already sits on its
+    organisation's partition — kept in ``result.inline`` for the caller to process on the spot.
 
     Returns the result and the set of organisation ids seen that are not in ``known_orgs``
     (the caller provisions them when auto-provisioning is on).
@@ -91,7 +105,10 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
             "raw_b64": base64.b64encode(rec.value).decode(),
         }
-        result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
+        if inline is not None and inline(rec, org):
+            result.inline.append((envelope, rec.partition))
+        else:
+            result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
         result.count("validated")
     return result, new_orgs
 
@@ -178,6 +195,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
                "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
         if decision.outcome == Outcome.POSTED:
             result.emits.append(Emit("classified", org.encode(), dumps(out)))
+            result.to_post.append((out, decision.entry))
             result.count("classified")
         else:
             out["review_reason"] = str(decision.reason)
@@ -191,14 +209,14 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
 
 # ---------------------------------------------------------------- post
 
-async def post_batch(envelopes: list[dict[str, Any]], store: Any, stage: str = "post") -> BatchResult:
-    """Post a batch of classified entries in one database transaction; publish what was posted."""
-    from pipeline.envelopes import entry_from_json, posted_message
+async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, stage: str = "post") -> BatchResult:
+    """Post a batch of classified entries, given as (classified envelope, JournalEntry) pairs, in one
+    database transaction; announce what was posted."""
+    from pipeline.envelopes import posted_message
 
     result = BatchResult()
-    entries = [entry_from_json(env["entry"]) for env in envelopes]
-    posted = await store.post_batch(entries)
-    for env, entry, res in zip(envelopes, entries, posted, strict=True):
+    posted = await store.post_batch([entry for _, entry in classified])
+    for (env, entry), res in zip(classified, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:
             result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),

@@ -174,14 +174,24 @@ async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> 
             "ok": complete and not missing}
 
 
+def org_key(value: bytes) -> bytes | None:
+    """The key a well-behaved producer gives a raw event: its organisation id (None if unreadable)."""
+    from pipeline.replay import org_of
+
+    org = org_of(value)
+    return org.encode() if isinstance(org, str) else None
+
+
 async def produce(settings: Settings, events: list[bytes]) -> list[Any]:
-    """Write raw events; returns each one's RecordMetadata (partition, offset, timestamp)."""
+    """Write raw events keyed by organisation, as producers should (an organisation's events then
+    stay in order on one partition, and the worker skips the re-keying hop); returns each one's
+    RecordMetadata (partition, offset, timestamp)."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(settings.topic("raw"), value) for value in events]
+        futures = [await producer.send(settings.topic("raw"), value, key=org_key(value)) for value in events]
         return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
@@ -283,7 +293,8 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
             while worker.poll() is None:
                 due = int((time.monotonic() - started) * rate) - produced
                 for _ in range(max(due, 0)):
-                    await producer.send(settings.topic("raw"), next(stream))
+                    value = next(stream)
+                    await producer.send(settings.topic("raw"), value, key=org_key(value))
                     produced += 1
                 await tracker.poll()
                 counts = tracker.counts()

@@ -288,34 +288,50 @@ class LedgerStore:
     async def ensure_organization(self, org_id: str, name: str | None = None, *,
                                   settings: Mapping[str, Any] | None = None, actor: str = SYSTEM_ACTOR) -> bool:
         """Register ``org_id`` and seed the standard chart of accounts; True if it was created now."""
-        org = _require_uuid(org_id)
+        return bool(await self.ensure_organizations([org_id], names={org_id: name} if name else None,
+                                                    settings=settings, actor=actor))
+
+    async def ensure_organizations(self, org_ids: Sequence[str], *, names: Mapping[str, str] | None = None,
+                                   settings: Mapping[str, Any] | None = None,
+                                   actor: str = SYSTEM_ACTOR) -> set[str]:
+        """Register every organisation of ``org_ids`` not yet known, each with the standard chart of
+        accounts and an audit chain head, in one transaction; returns the ids created now."""
+        orgs = sorted({_require_uuid(o) for o in org_ids})
+        if not orgs:
+            return set()
+        names = {_require_uuid(k): v for k, v in (names or {}).items()}
         chart = standard_chart()
 
-        async def once() -> bool:
-            async with self._tenant(org) as conn:
-                created = await conn.fetchval(
+        async def once() -> set[uuid.UUID]:
+            async with _TenantTx(self._pool, orgs, self._timeout) as conn:
+                rows = await conn.fetch(
                     "INSERT INTO core_organizations (id, organization_name, settings, created_by)"
-                    " VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (id) DO NOTHING RETURNING true",
-                    org, name or str(org), json.dumps(dict(settings or {}), default=str), actor,
-                    timeout=self._timeout)
+                    " SELECT o, n, $3::jsonb, $4 FROM unnest($1::uuid[], $2::text[]) AS x(o, n)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    orgs, [names.get(o) or str(o) for o in orgs], json.dumps(dict(settings or {}), default=str),
+                    actor, timeout=self._timeout)
+                created = [r["id"] for r in rows]
                 if not created:
-                    return False
+                    return set()
                 await conn.execute(
                     "INSERT INTO core_entities (organization_id, entity_type, entity_code, entity_name, smart_code,"
                     " metadata, created_by)"
-                    " SELECT $1, $2, c, n, s, jsonb_build_object('account_type', t, 'normal_side', d), $8"
-                    " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(c, n, t, d, s)"
+                    " SELECT o, $2, c, n, s, jsonb_build_object('account_type', t, 'normal_side', d), $8"
+                    " FROM unnest($1::uuid[]) AS orgs(o),"
+                    " unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(c, n, t, d, s)"
                     " ON CONFLICT DO NOTHING",
-                    org, GL_ACCOUNT, [a.code for a in chart], [a.name for a in chart], [a.type for a in chart],
+                    created, GL_ACCOUNT, [a.code for a in chart], [a.name for a in chart], [a.type for a in chart],
                     [a.normal_side for a in chart], [ACCOUNT_SMART_CODES[a.type] for a in chart], actor,
                     timeout=self._timeout)
-                await conn.execute("INSERT INTO audit_heads (organization_id, seq, hash) VALUES ($1, 0, $2)"
-                                   " ON CONFLICT DO NOTHING", org, audit_chain.GENESIS_HASH, timeout=self._timeout)
-                return True
+                await conn.execute("INSERT INTO audit_heads (organization_id, seq, hash)"
+                                   " SELECT o, 0, $2 FROM unnest($1::uuid[]) AS x(o) ON CONFLICT DO NOTHING",
+                                   created, audit_chain.GENESIS_HASH, timeout=self._timeout)
+                return set(created)
 
         created = await self._retrying(once)
-        self._charts.pop(org, None)
-        return created
+        for org in orgs:
+            self._charts.pop(org, None)
+        return {str(o) for o in created}
 
     async def add_account(self, org_id: str, code: str, name: str, account_type: str, normal_side: str, *,
                           actor: str = SYSTEM_ACTOR) -> bool:
@@ -360,15 +376,22 @@ class LedgerStore:
 
     async def org_settings(self, org_id: str) -> dict[str, Any]:
         """The organisation's settings (rate limit, thresholds, account overrides …); {} if unknown."""
-        org = _require_uuid(org_id)
+        return (await self.org_settings_many([org_id])).get(org_id, {})
 
-        async def once() -> dict[str, Any]:
-            async with self._tenant(org) as conn:
-                raw = await conn.fetchval("SELECT settings::text FROM core_organizations WHERE id = $1", org,
-                                          timeout=self._timeout)
-            return json.loads(raw) if raw else {}
+    async def org_settings_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Settings of several organisations in one round trip; unknown ones are left out."""
+        orgs = sorted({_require_uuid(o) for o in org_ids})
+        if not orgs:
+            return {}
 
-        return await self._retrying(once)
+        async def once() -> dict[str, dict[str, Any]]:
+            async with _TenantTx(self._pool, orgs, self._timeout) as conn:
+                rows = await conn.fetch("SELECT id, settings::text AS s FROM core_organizations WHERE id = ANY($1)",
+                                        orgs, timeout=self._timeout)
+            return {str(r["id"]): json.loads(r["s"]) if r["s"] else {} for r in rows}
+
+        found = await self._retrying(once)
+        return {o: found[str(_require_uuid(o))] for o in org_ids if str(_require_uuid(o)) in found}
 
     async def set_org_settings(self, org_id: str, settings: Mapping[str, Any], *, replace: bool = False) -> dict[str, Any]:
         """Merge ``settings`` into the organisation's (top-level keys), or replace them; returns the result."""
@@ -496,15 +519,25 @@ class LedgerStore:
         return await self._retrying(once)
 
     async def load_memory(self, org_id: str) -> dict[str, Any]:
-        org = _require_uuid(org_id)
+        return (await self.load_memory_many([org_id])).get(org_id, {})
 
-        async def once() -> dict[str, Any]:
-            async with self._tenant(org) as conn:
-                rows = await conn.fetch("SELECT key, value::text FROM classifier_memory WHERE organization_id = $1",
-                                        org, timeout=self._timeout)
-            return {r["key"]: json.loads(r["value"]) for r in rows}
+    async def load_memory_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Learned memory of several organisations in one round trip: {org: {key: value}}."""
+        orgs = sorted({_require_uuid(o) for o in org_ids})
+        if not orgs:
+            return {}
 
-        return await self._retrying(once)
+        async def once() -> dict[str, dict[str, Any]]:
+            async with _TenantTx(self._pool, orgs, self._timeout) as conn:
+                rows = await conn.fetch("SELECT organization_id, key, value::text FROM classifier_memory"
+                                        " WHERE organization_id = ANY($1)", orgs, timeout=self._timeout)
+            out: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                out.setdefault(str(r["organization_id"]), {})[r["key"]] = json.loads(r["value"])
+            return out
+
+        found = await self._retrying(once)
+        return {o: found[str(_require_uuid(o))] for o in org_ids if str(_require_uuid(o)) in found}
 
     async def save_memory(self, org_id: str, memory: Mapping[str, Any]) -> None:
         """Upsert every key of ``memory`` (keys not named are kept)."""

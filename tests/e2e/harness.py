@@ -113,15 +113,19 @@ class Pipeline:
         except FileNotFoundError:
             return "(no worker log)"
 
-    async def produce(self, events: Iterable[bytes], *, key: bytes | None = None) -> None:
-        """Write raw events in order (with ``key``, all on one partition, so their order is kept)."""
+    async def produce(self, events: Iterable[bytes], *, key: bytes | None = None, by_org: bool = False) -> None:
+        """Write raw events in order (with ``key``, all on one partition, so their order is kept;
+        ``by_org``: each keyed by its organisation, as a well-behaved producer does)."""
         from aiokafka import AIOKafkaProducer
+
+        from pipeline.live import org_key
 
         producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap, linger_ms=5,
                                     max_request_size=2_000_000, max_batch_size=256 * 1024)
         await producer.start()
         try:
-            futures = [await producer.send(self.settings.topic("raw"), value, key=key) for value in events]
+            futures = [await producer.send(self.settings.topic("raw"), value, key=org_key(value) if by_org else key)
+                       for value in events]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
