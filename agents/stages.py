@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
+import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.admission import Verdict, admit_new, admit_parked, create_tables
@@ -29,7 +30,14 @@ from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
-from pipeline.flow import BatchResult, audit_record, classify_batch, post_batch, validate_batch
+from pipeline.flow import (
+    BatchResult,
+    audit_record,
+    classify_batch,
+    post_batch,
+    queued_for_review,
+    validate_batch,
+)
 from pipeline.observability import metrics
 
 log = logging.getLogger("hera.agents")
@@ -40,6 +48,7 @@ BACKOFF_SECONDS_MAX = 5.0
 T = TypeVar("T")
 StageFn = Callable[[list[Record]], Awaitable[BatchResult]]
 PoisonFn = Callable[[T, str, BaseException], tuple[Emit, dict[str, Any]]]
+FinishFn = Callable[[BatchResult], Awaitable[BatchResult]]
 Validated = tuple[dict[str, Any], int]  # a validated envelope and the partition its state lives on
 DEFER_SLEEP_SECONDS_MAX = 2.0
 
@@ -61,6 +70,11 @@ def poison_letter(rec: Record, stage: str, exc: BaseException) -> tuple[Emit, di
     return (dead_letter(rec.value, Reason.POISON, detail, stage=stage, topic=rec.topic, partition=rec.partition,
                         offset=rec.offset, key=rec.key),
             audit_record(stage, None, None, "rejected", reason="POISON", source=source))
+
+
+def posting_poison_letter(item: tuple[dict[str, Any], Any], stage: str, exc: BaseException
+                          ) -> tuple[Emit, dict[str, Any]]:
+    return envelope_poison_letter(item[0], stage, exc)
 
 
 def envelope_poison_letter(env: dict[str, Any], stage: str, exc: BaseException) -> tuple[Emit, dict[str, Any]]:
@@ -189,25 +203,50 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes)
               for key in ("raw", "validated", "decisions", "audit", "deferred")}
 
-    def stage_agent(stage: str, source: str, body: StageFn) -> None:
+    def stage_agent(stage: str, source: str, body: StageFn, finish: FinishFn | None = None) -> None:
+        """One agent: batches from ``source`` through ``body``; with ``finish``, a second phase
+        (the ledger writes) that runs while the next batch goes through ``body``. Phases run in batch
+        order, so outputs are produced and offsets released in the order the records came."""
+
+        async def settle(previous: asyncio.Future[None] | None, events: list[Any], result: BatchResult,
+                         started: float) -> None:
+            if previous is not None:
+                await previous
+            if finish is not None:
+                result = await finish(result)
+            await publish(app, settings, stage, result)
+            metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.labels(stage).observe(len(events))
+            metrics.LAG.labels(stage).set_to_current_time()
+            for event in events:  # handled and published: take_events' ack is now the last one
+                event.message.decref()
+
         async def agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(settings.batch_size_max, within=settings.batch_within_seconds):
-                log.debug("%s: batch of %d", stage, len(events))
-                # Hold one reference per message until the batch is published: when the worker
-                # stops (SIGTERM) Faust cancels this body mid-batch and ``take_events`` acks the
-                # whole batch on its way out, so the consumer would commit offsets of records never
-                # handled. With the extra reference that ack is not the last one; the records stay
-                # uncommitted and are redelivered to the partition's next owner.
-                for event in events:
-                    event.message.incref()
-                started = time.perf_counter()
-                records = [to_record(e) for e in events]
-                await publish(app, settings, stage, await body(records))
-                metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
-                metrics.BATCH_SIZE.labels(stage).observe(len(records))
-                metrics.LAG.labels(stage).set_to_current_time()
-                for event in events:  # handled and published: take_events' ack is now the last one
-                    event.message.decref()
+            pending: asyncio.Future[None] | None = None
+            try:
+                async for events in stream.take_events(settings.batch_size_max,
+                                                       within=settings.batch_within_seconds):
+                    log.debug("%s: batch of %d", stage, len(events))
+                    # Hold one reference per message until the batch is published: when the worker
+                    # stops (SIGTERM) Faust cancels this body mid-batch and ``take_events`` acks the
+                    # whole batch on its way out, so the consumer would commit offsets of records
+                    # never handled. With the extra reference that ack is not the last one; the
+                    # records stay uncommitted and are redelivered to the partition's next owner.
+                    for event in events:
+                        event.message.incref()
+                    started = time.perf_counter()
+                    result = await body([to_record(e) for e in events])
+                    if finish is None:
+                        await settle(None, events, result, started)
+                        continue
+                    # at most two batches in flight: this one's first phase ran while the previous
+                    # one was being written; wait for that write before starting this one's
+                    previous, pending = pending, asyncio.ensure_future(settle(pending, events, result, started))
+                    if previous is not None:
+                        await previous
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()  # not published: its records stay unacked and are redelivered
 
         agent.__name__ = f"{stage}_agent"
         app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)
@@ -235,43 +274,54 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         classification and posting in this same batch; the rest is re-keyed to the validated topic."""
         result = await process_safely("validate", records, do_validate)
         inline, result.inline = result.inline, []
-        return result.merge(await admit_classify_post(inline)) if inline else result
+        return result.merge(await admit_classify(inline)) if inline else result
 
     async def validated_batch(records: list[Record]) -> BatchResult:
         result, items = BatchResult(), []
         for rec in records:
             try:
-                items.append((json.loads(rec.value), rec.partition))
+                items.append((orjson.loads(rec.value), rec.partition))
             except ValueError as exc:  # not ours: nothing else can be done with it
                 letter, audit = poison_letter(rec, "classify", exc)
                 result.emits.append(letter)
                 result.count("rejected", Reason.POISON)
                 result.audit.append(audit)
-        return result.merge(await admit_classify_post(items)) if items else result
+        return result.merge(await admit_classify(items)) if items else result
 
-    async def admit_classify_post(items: list[Validated]) -> BatchResult:
-        """Admission (stateful: decided once per batch, never retried), then classify and post."""
+    async def admit_classify(items: list[Validated]) -> BatchResult:
+        """Admission (stateful: decided once per batch, never retried), then classification; what
+        it decided is written to the ledger by ``write_ledger`` (the batch's second phase)."""
         admitted, result = await admit(items)
         if admitted:
-            result.merge(await process_safely("classify", admitted, classify_post, envelope_poison_letter))
+            result.merge(await process_safely("classify", admitted, classify, envelope_poison_letter))
         return result
 
-    async def classify_post(envelopes: list[dict[str, Any]]) -> BatchResult:
-        """Classify a batch and, in the same pass, put it in the ledger: review items first, then
-        the auto-post entries in one transaction, both durable before the batch is acked."""
-        ctx = await rt.classify_context({e["event"]["organization_id"] for e in envelopes})
-        result = classify_batch(envelopes, ctx)
-        store = await rt.store()
-        if result.reviews:
-            await store.add_reviews([
-                {"org_id": item["event"]["organization_id"], "event_id": item["event"]["event_id"],
-                 "payload": item, "suggested_smart_code": item["classification"]["smart_code"],
-                 "confidence": item["classification"]["confidence"], "reason": item["review_reason"]}
-                for item in result.reviews])
-        if result.to_post:
-            posted, result.to_post = await post_batch(result.to_post, store), []
-            result.merge(posted)
+    async def classify(envelopes: list[dict[str, Any]]) -> BatchResult:
+        return classify_batch(envelopes, await rt.classify_context({e["event"]["organization_id"]
+                                                                    for e in envelopes}))
+
+    async def write_ledger(result: BatchResult) -> BatchResult:
+        """The review items, then the auto-post entries in one transaction, durable before the batch
+        is published and acked; an item the ledger refuses for good is dead-lettered as POISON."""
+        reviews, result.reviews = result.reviews, []
+        to_post, result.to_post = result.to_post, []
+        if reviews:
+            result.merge(await process_safely("review-queue", reviews, queue_reviews, envelope_poison_letter))
+        if to_post:
+            result.merge(await process_safely("post", to_post, post_entries, posting_poison_letter))
         return result
+
+    async def queue_reviews(items: list[dict[str, Any]]) -> BatchResult:
+        store = await rt.store()
+        await store.add_reviews([
+            {"org_id": item["event"]["organization_id"], "event_id": item["event"]["event_id"], "payload": item,
+             "suggested_smart_code": item["classification"]["smart_code"],
+             "confidence": item["classification"]["confidence"], "reason": item["review_reason"]}
+            for item in items])
+        return queued_for_review(items)
+
+    async def post_entries(items: list[tuple[dict[str, Any], Any]]) -> BatchResult:
+        return await post_batch(items, await rt.store())
 
     async def admit(items: list[Validated]) -> tuple[list[dict[str, Any]], BatchResult]:
         """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass.
@@ -291,12 +341,12 @@ def register(app: faust.App, settings: Settings) -> Runtime:
 
     async def do_audit(records: list[Record]) -> BatchResult:
         store = await rt.store()
-        await store.append_audit([a for rec in records for a in audit_records(json.loads(rec.value)["records"])])
+        await store.append_audit([a for rec in records for a in audit_records(orjson.loads(rec.value)["records"])])
         return BatchResult()
 
     async def do_deferred(records: list[Record]) -> BatchResult:
         """Re-admit parked events when their organisation's quota frees, in order."""
-        envelopes = [json.loads(r.value) for r in records]
+        envelopes = [orjson.loads(r.value) for r in records]
         wait = min(env["parked"]["not_before"] for env in envelopes) - time.time()
         if wait > 0:
             await asyncio.sleep(min(wait, DEFER_SLEEP_SECONDS_MAX))
@@ -333,8 +383,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     def safely(stage: str, fn: StageFn) -> StageFn:
         return lambda records: process_safely(stage, records, fn)
 
-    stage_agent("validate", "raw", raw_batch)
-    stage_agent("classify", "validated", validated_batch)
+    stage_agent("validate", "raw", raw_batch, write_ledger)
+    stage_agent("classify", "validated", validated_batch, write_ledger)
     stage_agent("deferred", "deferred", safely("deferred", do_deferred))
     stage_agent("review", "decisions", safely("review", do_review))
     stage_agent("audit", "audit", safely("audit", do_audit))

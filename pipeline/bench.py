@@ -74,18 +74,19 @@ async def database_limits(dsn: str, rows: int = 50_000) -> dict[str, float]:
     return {"copy_rows_per_second": round(rows / seconds)}
 
 
-def run_bench(settings: Settings, n_events: int, *, timeout_seconds: float = 600.0) -> dict[str, Any]:
+def run_bench(settings: Settings, n_events: int, *, workers: int = 1, timeout_seconds: float = 600.0) -> dict[str, Any]:
     from pipeline.live import Tracker, isolated_run, produce, start_worker, stop_worker
 
     settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
               "database": asyncio.run(database_limits(settings.dsn()))}
-    worker = start_worker(settings, {"HERA_TOPIC_PREFIX": settings.topic_prefix})
+    procs = [start_worker(settings, {"HERA_TOPIC_PREFIX": settings.topic_prefix, "HERA_WORKER_ID": f"bench-{i}"})
+             for i in range(workers)]
 
     async def drive() -> dict[str, Any]:
         tracker = Tracker(settings)
         await tracker.start()
-        await asyncio.sleep(8)  # let the worker join its group, so the clock measures processing
+        await asyncio.sleep(8 + 4 * (workers - 1))  # let the workers join, so the clock measures processing
         try:
             started = time.monotonic()
             metas = await produce(settings, events)
@@ -105,6 +106,7 @@ def run_bench(settings: Settings, n_events: int, *, timeout_seconds: float = 600
     try:
         pipeline = asyncio.run(drive())
     finally:
-        stop_worker(worker)
-    return {"pipeline": pipeline, "limits": limits, "partitions": settings.partitions,
+        for proc in procs:
+            stop_worker(proc)
+    return {"pipeline": pipeline, "limits": limits, "partitions": settings.partitions, "workers": workers,
             "batch_size_max": settings.batch_size_max, "cores": __import__("os").cpu_count()}

@@ -294,11 +294,13 @@ def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool,
 
 @main.command("bench")
 @click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="worker processes sharing the partitions")
 @click.pass_obj
-def bench_cmd(settings: Settings, n_events: int) -> None:
+def bench_cmd(settings: Settings, n_events: int, workers: int) -> None:
     """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
     from pipeline.bench import run_bench
-    emit(run_bench(settings, n_events))
+    emit(run_bench(settings, n_events, workers=workers))
 
 
 @main.command("classify")

@@ -199,11 +199,19 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
             result.count("classified")
         else:
             out["review_reason"] = str(decision.reason)
-            result.emits.append(Emit("review", org.encode(), dumps(out)))
-            result.reviews.append(out)
-            result.count(Outcome.REVIEW, decision.reason)
-            result.audit.append(audit_record(stage, org, event.event_id, "review", reason=str(decision.reason),
-                                             smart_code=cls.smart_code, confidence=round(cls.confidence, 4)))
+            result.reviews.append(out)  # announced by ``queued_for_review`` once it is in the ledger
+    return result
+
+
+def queued_for_review(items: list[dict[str, Any]], stage: str = "classify") -> BatchResult:
+    """The review-queue messages, counts and audit records of items now stored in the ledger's queue."""
+    result = BatchResult()
+    for out in items:
+        org, event_id, cls = out["event"]["organization_id"], out["event"]["event_id"], out["classification"]
+        result.emits.append(Emit("review", org.encode(), dumps(out)))
+        result.count(Outcome.REVIEW, out["review_reason"])
+        result.audit.append(audit_record(stage, org, event_id, "review", reason=out["review_reason"],
+                                         smart_code=cls["smart_code"], confidence=cls["confidence"]))
     return result
 
 
