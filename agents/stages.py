@@ -1,4 +1,13 @@
-"""The agents: one thin loop per stage around ``pipeline.flow``.
+"""The agents, thin loops around ``pipeline.flow``:
+
+* ``hera.validate`` (raw topic): validate; an event already on its organisation's partition goes on
+  through admission, classification and posting in the same batch, the others are re-keyed to
+* ``hera.classify`` (validated topic): admission, classification and posting;
+* ``hera.deferred``, ``hera.review`` (decisions) and ``hera.audit``.
+
+A batch has two phases: everything up to the decisions, then the ledger writes (review items,
+entries). The writes of batch N overlap the first phase of batch N+1; phases run in batch order,
+so messages are produced and offsets released in the order the records came.
 
 Failure policy (Faust acks whatever its agent was handed, even when the body raises, so the body
 must never raise):

@@ -108,6 +108,12 @@ class Catalog:
     smart_codes: Mapping[str, SmartCodeSpec]
     money_accounts: Mapping[str, str]     # feed source -> standard money account (bank_feed 1010 …)
     account_overrides: Mapping[str, str] = field(default_factory=dict)   # standard -> org's own code
+    known_accounts: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Account codes an entry may use: the chart plus the organisation's override targets."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "known_accounts",
+                           frozenset(self.chart) | frozenset(self.account_overrides.values()))
 
     def spec(self, code: str) -> SmartCodeSpec | None:
         return self.smart_codes.get(code)
@@ -136,11 +142,6 @@ class Catalog:
     def account(self, standard_code: str) -> str:
         """The organisation's account for a standard account code (identity unless overridden)."""
         return self.account_overrides.get(standard_code, standard_code)
-
-    @property
-    def known_accounts(self) -> frozenset[str]:
-        """Account codes an entry may use: the chart plus the organisation's override targets."""
-        return frozenset(self.chart) | frozenset(self.account_overrides.values())
 
     def auto_post_block(self, code: str, confidence: Decimal, amount: Decimal) -> Reason | None:
         """Why an entry of ``code`` must go to review instead of auto-posting (None: it may auto-post)."""
