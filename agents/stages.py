@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -260,16 +261,19 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         agent.__name__ = f"{stage}_agent"
         app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)
 
-    partitions = settings.partitions
     partitioner = DefaultPartitioner()
-    all_partitions = list(range(partitions))
+    all_partitions = list(range(settings.partitions))
+
+    @functools.lru_cache(maxsize=100_000)
+    def partition_of(org: str) -> int:
+        return int(partitioner(org.encode(), all_partitions, all_partitions))
 
     def on_its_partition(rec: Record, org: str) -> bool:
         """True when a raw record already sits on the partition its organisation's admission state
         lives on (the producer keyed it by organisation with Kafka's default partitioner): then it is
         admitted, classified and posted right here instead of taking a second hop through the
         validated topic — the repartition is skipped, as Kafka Streams does for unchanged keys."""
-        return rec.partition == partitioner(org.encode(), all_partitions, all_partitions)
+        return rec.partition == partition_of(org)
 
     async def do_validate(records: list[Record]) -> BatchResult:
         known = await rt.known_orgs()

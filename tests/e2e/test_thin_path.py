@@ -1,4 +1,5 @@
-"""End to end through the real broker and PostgreSQL: raw -> validated -> classified -> posted.
+"""End to end through the real broker and PostgreSQL: raw -> classified -> posted, in one hop for
+events keyed by organisation (as ``hera``'s own producers key them).
 
 A worker runs as a separate process (as in production); the test is a producer and a downstream
 consumer. Every raw event must be accounted for exactly once and every posted entry must be in the
@@ -63,3 +64,26 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
         await conn.close()
     assert in_ledger == counts["posted"]
     assert unbalanced == 0
+    # keyed by organisation, every event was already on its organisation's partition: none took the
+    # re-keying hop, and every auto-posted one was published as classified
+    ends = await topic_sizes(kafka_bootstrap, [settings.topic("validated"), settings.topic("classified")])
+    assert ends[settings.topic("validated")] == 0, ends
+    assert ends[settings.topic("classified")] == counts["posted"], ends
+
+
+async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from pipeline.kafka_compat import true_end_offsets
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        sizes = {}
+        for topic in topics:
+            await consumer.topics()
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            sizes[topic] = sum((await true_end_offsets(consumer, tps)).values())
+        return sizes
+    finally:
+        await consumer.stop()
