@@ -231,6 +231,16 @@ def register(app: faust.App, settings: Settings) -> Runtime:
             for event in events:  # handled and published: take_events' ack is now the last one
                 event.message.decref()
 
+        async def publish_parked(result: BatchResult) -> None:
+            """Parked events are produced as soon as admission has issued their tickets, not after
+            the ledger writes: the changelog holding a ticket and the message carrying it reach the
+            broker together, so a crash between them (which would leave the organisation's queue
+            waiting out the gap timeout for a ticket nobody holds) has a window of milliseconds."""
+            parked = [e for e in result.emits if e.topic_key == "deferred"]
+            if parked:
+                result.emits = [e for e in result.emits if e.topic_key != "deferred"]
+                await publish(app, settings, stage, BatchResult(emits=parked))
+
         async def agent(stream: faust.StreamT) -> None:
             pending: asyncio.Future[None] | None = None
             try:
@@ -246,6 +256,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                         event.message.incref()
                     started = time.perf_counter()
                     result = await body([to_record(e) for e in events])
+                    await publish_parked(result)
                     if finish is None:
                         await settle(None, events, result, started)
                         continue
