@@ -2,14 +2,17 @@
 
 The pure rules are ``pipeline.admission``; this module keeps their state in three Faust tables
 (recovered from their changelog topics after a restart or kill -9) and writes each update to the
-changelog partition of the record that caused it. Admission runs on ``hera.transactions.validated``,
-which the validate stage keys by organisation, so an organisation's state lives on one partition
-whatever key the producer used on the raw topic.
+changelog partition of the record that caused it. Admission runs on the partition of the
+organisation's key: on the raw topic itself for events the producer keyed by organisation, else on
+``hera.transactions.validated`` after the validate stage re-keys them, so an organisation's state
+lives on one partition whatever key the producer used. (Faust assigns partition N of every topic
+with the same partition count, and of the tables' changelogs, to the same worker.)
 
-Crash-redelivery versus duplicate: a dedupe record remembers the Kafka coordinates of the record
-that admitted it. When the *same record* comes back (the worker died after the table write but
-before the batch was acked), it is not a duplicate but unfinished work, and is admitted again;
-posting stays idempotent in the database. A *different record* with the same key is a duplicate.
+Crash-redelivery versus duplicate (the rules are in ``pipeline.admission``): a dedupe record
+remembers the Kafka coordinates of the raw record that admitted or parked it. When the *same
+record* comes back (the worker died after the table write but before the batch was acked), it is
+unfinished work: admitted again (posting stays idempotent in the database), or parked again with
+its own ticket. A *different record* with the same key is a duplicate.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from pipeline.admission import (
     Decisions,
     Verdict,
     decide,
-    dedupe_key,
     readmit,
 )
 from pipeline.resilience.rate_limit import RateLimit
@@ -54,23 +56,16 @@ def create_tables(app: faust.App, partitions: int) -> AdmissionTables:
 
 
 class _Reader(Mapping[str, Any]):
-    """Read-only view of a table's local data; hides dedupe records written by the same record."""
+    """Read-only view of a table's local data."""
 
-    def __init__(self, table: faust.Table, hide: Mapping[str, str] | None = None) -> None:
+    def __init__(self, table: faust.Table) -> None:
         self._data = table.data
-        self._hide = hide or {}
 
     def __getitem__(self, key: str) -> Any:
-        value = self._data[key]
-        if value is not None and key in self._hide and value.get("src") == self._hide[key]:
-            raise KeyError(key)
-        return value
+        return self._data[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        return self._data.get(key, default)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._data)
@@ -84,30 +79,26 @@ def source_id(envelope: dict[str, Any]) -> str:
     return f"{src['topic']}/{src['partition']}/{src['offset']}"
 
 
-def apply(tables: AdmissionTables, decisions: Decisions, srcs: Mapping[str, str]) -> None:
+def apply(tables: AdmissionTables, decisions: Decisions) -> None:
     """Write the decisions' state updates to the local tables and their changelogs."""
     for upd in decisions.updates:
-        value = upd.value
-        if upd.table == DEDUPE_TABLE and isinstance(value, dict):
-            value = {**value, "src": srcs.get(upd.key)}
         table = tables.by_name(upd.table)
-        table.data[upd.key] = value
-        table.send_changelog(upd.partition, upd.key, value)
+        table.data[upd.key] = upd.value
+        table.send_changelog(upd.partition, upd.key, upd.value)
+
+
+def _readers(tables: AdmissionTables) -> dict[str, Any]:
+    return {"dedupe": _Reader(tables.dedupe), "buckets": _Reader(tables.buckets), "backlog": _Reader(tables.backlog)}
 
 
 def admit_new(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]],
               limit_of: Any, now: float | None = None) -> Decisions:
     """Verdicts for fresh validated envelopes ``(envelope, partition)``; state is written."""
     now = time.time() if now is None else now
-    keys = [dedupe_key(env["event"]["organization_id"], env["event"]["event_id"]) for env, _ in items]
-    srcs: dict[str, str] = {}
-    for key, (env, _) in zip(keys, items, strict=True):
-        srcs.setdefault(key, source_id(env))
     decisions = decide([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part)
-                        for env, part in items],
-                       dedupe=_Reader(tables.dedupe, srcs), buckets=_Reader(tables.buckets),
-                       backlog=_Reader(tables.backlog), limit_of=limit_of, now=now)
-    apply(tables, decisions, srcs)
+                        for env, part in items], sources=[source_id(env) for env, _ in items],
+                       **_readers(tables), limit_of=limit_of, now=now)
+    apply(tables, decisions)
     return decisions
 
 
@@ -115,13 +106,10 @@ def admit_parked(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]
                  now: float | None = None) -> Decisions:
     """Verdicts for parked envelopes coming back from the deferred topic (they carry ``seq``)."""
     now = time.time() if now is None else now
-    srcs = {dedupe_key(env["event"]["organization_id"], env["event"]["event_id"]): source_id(env)
-            for env, _ in items}
     decisions = readmit([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part,
-                          env["parked"]["seq"]) for env, part in items],
-                        dedupe=_Reader(tables.dedupe, srcs), buckets=_Reader(tables.buckets),
-                        backlog=_Reader(tables.backlog), limit_of=limit_of, now=now)
-    apply(tables, decisions, srcs)
+                          env["parked"]["seq"]) for env, part in items], sources=[source_id(env) for env, _ in items],
+                        **_readers(tables), limit_of=limit_of, now=now)
+    apply(tables, decisions)
     return decisions
 
 

@@ -13,9 +13,12 @@ Each item gets exactly one ``Verdict``:
     defer      over the limit, or the organisation already has events parked: park it (send to
                the deferred topic) with ``not_before`` and its parking ``seq``; ``readmit`` it later
 
-Why dedupe is recorded on admit only: a parked event has not been handled yet. If its
-redelivery arrives while it is parked, that copy is parked too and judged when its turn comes
-(by then the first copy is recorded, so it is a duplicate). Within one batch a second occurrence
+Why a parked event is not a duplicate of anything yet: it has not been handled. Its dedupe record
+carries its ticket (``seq``) and counts as absent; a copy that arrives while it is parked is parked
+too and judged when its turn comes (by then the first copy is recorded, so it is a duplicate).
+Crash-redelivery is told apart from a copy by the record's coordinates (``source``): the record
+that admitted an event, back after a crash before its batch was acknowledged, is unfinished work
+and is admitted again (posting is idempotent); the record that parked one gets its own ticket back. Within one batch a second occurrence
 is judged against the first at once, parked or not. Entries older than the TTL count as absent;
 PostgreSQL's unique (organization_id, event_id) stays the final guard after that.
 
@@ -33,7 +36,7 @@ lives on one partition; an ``Update`` carries the partition of the item that cau
 
 State values (JSON-safe; table names are the constants below)::
 
-    DEDUPE_TABLE   "<org>\\x1f<event_id>" -> {"fp": str, "at": float}
+    DEDUPE_TABLE   "<org>\\x1f<event_id>" -> {"fp": str, "at": float, "src": str | None[, "seq": int while parked]}
     BUCKET_TABLE   "<org>" -> {"credit": int, "at_us": int}          (see resilience.rate_limit)
     BACKLOG_TABLE  "<org>" -> {"head": int, "tail": int, "seen_at": float}; parked = tail - head
 """
@@ -87,9 +90,11 @@ class Parked(NamedTuple):
     seq: int
 
 
-class DedupeRecord(TypedDict):
+class DedupeRecord(TypedDict, total=False):
     fp: str
     at: float
+    src: str | None  # the record that admitted (or parked) the event
+    seq: int         # present while the event is parked: its ticket; it is not handled yet
 
 
 class BacklogState(TypedDict):
@@ -155,11 +160,26 @@ class _View:
         return list(self._pending.values())
 
 
-def _judge(view: _View, item: Item, now: float, ttl_seconds: float) -> Verdict | None:
+def _judge(view: _View, item: Item, source: str | None, now: float, ttl_seconds: float) -> Verdict | None:
     record = view.get(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id))
-    if not dedupe_live(record, now, ttl_seconds):
+    if not dedupe_live(record, now, ttl_seconds) or "seq" in record:  # absent, expired, or only parked
         return None
+    if source is not None and record.get("src") == source:
+        # the record that admitted it, back after a crash before its batch was acknowledged: not a
+        # copy but unfinished work, admitted again (its token is spent; posting is idempotent)
+        return Verdict.ADMIT
     return Verdict.DUPLICATE if record["fp"] == item.fingerprint else Verdict.CONFLICT
+
+
+def _parked_before(view: _View, item: Item, source: str | None, queue: BacklogState) -> int | None:
+    """The ticket this very record was parked with, if it is back after a crash before its batch
+    was acknowledged (and the ticket is still in line): it keeps that ticket, so the queue does not
+    wait for a ticket whose message was never produced."""
+    record = view.get(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id))
+    if source is None or record is None or "seq" not in record or record.get("src") != source:
+        return None
+    seq = record["seq"]
+    return seq if queue["head"] <= seq < queue["tail"] else None
 
 
 def _queue(view: _View, org: str, now: float) -> BacklogState:
@@ -167,13 +187,19 @@ def _queue(view: _View, org: str, now: float) -> BacklogState:
     return queue if queue is not None else {"head": 0, "tail": 0, "seen_at": now}
 
 
-def _take(view: _View, item: Item, limit: RateLimit, now: float) -> bool:
+def _record(item: Item, source: str | None, now: float) -> DedupeRecord:
+    record: DedupeRecord = {"fp": item.fingerprint, "at": now}
+    if source is not None:
+        record["src"] = source
+    return record
+
+
+def _take(view: _View, item: Item, source: str | None, limit: RateLimit, now: float) -> bool:
     """Take a token; on success record the event as handled."""
     admitted, bucket, _ = admit(view.get(BUCKET_TABLE, item.org_id), limit, now)
     if admitted:
         view.put(BUCKET_TABLE, item.org_id, bucket, item.partition)
-        view.put(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id), {"fp": item.fingerprint, "at": now},
-                 item.partition)
+        view.put(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id), _record(item, source, now), item.partition)
     return admitted
 
 
@@ -190,16 +216,18 @@ def _check_args(count: int, now: float, ttl_seconds: float) -> None:
 
 def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, Any], buckets: Mapping[str, Any],
            backlog: Mapping[str, Any], limit_of: Callable[[str], RateLimit], now: float,
-           ttl_seconds: float = DEDUPE_TTL_SECONDS) -> Decisions:
-    """Verdicts for a batch of new validated events ``(org_id, event_id, fingerprint, partition)``."""
+           ttl_seconds: float = DEDUPE_TTL_SECONDS, sources: Sequence[str | None] | None = None) -> Decisions:
+    """Verdicts for a batch of new validated events ``(org_id, event_id, fingerprint, partition)``;
+    ``sources``, when given, names the Kafka record each came in (to tell crash-redelivery apart)."""
     _check_args(len(items), now, ttl_seconds)
+    ensure(sources is None or len(sources) == len(items), "one source per item")
     view = _View(dedupe, buckets, backlog)
     parked_here: dict[str, str] = {}  # dedupe key -> fingerprint, for events parked in this batch
     out: list[Admission] = []
-    for raw in items:
+    for raw, source in zip(items, sources or [None] * len(items), strict=True):
         item = Item(*raw)
         key = dedupe_key(item.org_id, item.event_id)
-        verdict = _judge(view, item, now, ttl_seconds)
+        verdict = _judge(view, item, source, now, ttl_seconds)
         if verdict is None and key in parked_here:
             verdict = Verdict.DUPLICATE if parked_here[key] == item.fingerprint else Verdict.CONFLICT
         if verdict is not None:
@@ -207,7 +235,13 @@ def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, A
             continue
         limit = limit_of(item.org_id)
         queue = _queue(view, item.org_id, now)
-        if queue["head"] == queue["tail"] and _take(view, item, limit, now):
+        again = _parked_before(view, item, source, queue)
+        if again is not None:
+            parked_here[key] = item.fingerprint
+            not_before = _turn_at(view, item.org_id, limit, now, again - queue["head"] + 1)
+            out.append(Admission(item, Verdict.DEFER, not_before, again))
+            continue
+        if queue["head"] == queue["tail"] and _take(view, item, source, limit, now):
             out.append(Admission(item, Verdict.ADMIT))
             continue
         seq = queue["tail"]
@@ -215,6 +249,7 @@ def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, A
         view.put(BACKLOG_TABLE, item.org_id, {"head": queue["head"], "tail": seq + 1, "seen_at": seen_at},
                  item.partition)
         parked_here[key] = item.fingerprint
+        view.put(DEDUPE_TABLE, key, {**_record(item, source, now), "seq": seq}, item.partition)
         not_before = _turn_at(view, item.org_id, limit, now, seq - queue["head"] + 1)
         out.append(Admission(item, Verdict.DEFER, not_before, seq))
     return Decisions(out, view.updates())
@@ -223,7 +258,8 @@ def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, A
 def readmit(parked: Sequence[tuple[str, str, str, int, int]], *, dedupe: Mapping[str, Any],
             buckets: Mapping[str, Any], backlog: Mapping[str, Any], limit_of: Callable[[str], RateLimit],
             now: float, ttl_seconds: float = DEDUPE_TTL_SECONDS,
-            gap_timeout_seconds: float = GAP_TIMEOUT_SECONDS) -> Decisions:
+            gap_timeout_seconds: float = GAP_TIMEOUT_SECONDS, sources: Sequence[str | None] | None = None
+            ) -> Decisions:
     """Verdicts for parked events coming back from the deferred topic, ``(…, partition, seq)``.
 
     Only the head ticket of its organisation's queue may re-enter: it is judged by dedupe first
@@ -233,11 +269,13 @@ def readmit(parked: Sequence[tuple[str, str, str, int, int]], *, dedupe: Mapping
     _check_args(len(parked), now, ttl_seconds)
     ensure(gap_timeout_seconds > 0, "gap_timeout_seconds must be positive")
     view = _View(dedupe, buckets, backlog)
-    out = [_readmit_one(view, Parked(*raw), limit_of, now, ttl_seconds, gap_timeout_seconds) for raw in parked]
+    ensure(sources is None or len(sources) == len(parked), "one source per parked item")
+    out = [_readmit_one(view, Parked(*raw), source, limit_of, now, ttl_seconds, gap_timeout_seconds)
+           for raw, source in zip(parked, sources or [None] * len(parked), strict=True)]
     return Decisions(out, view.updates())
 
 
-def _readmit_one(view: _View, back: Parked, limit_of: Callable[[str], RateLimit], now: float,
+def _readmit_one(view: _View, back: Parked, source: str | None, limit_of: Callable[[str], RateLimit], now: float,
                  ttl_seconds: float, gap_timeout_seconds: float) -> Admission:
     item = Item(*back[:4])
     org, seq, partition = item.org_id, back.seq, item.partition
@@ -251,9 +289,9 @@ def _readmit_one(view: _View, back: Parked, limit_of: Callable[[str], RateLimit]
     if seq > queue["head"]:  # not its turn yet: back in line with the same ticket
         return Admission(item, Verdict.DEFER, _turn_at(view, org, limit, now, seq - queue["head"] + 1), seq)
     # the head, or a stale ticket (seq < head) that is judged but never moves the queue
-    verdict = _judge(view, item, now, ttl_seconds)
+    verdict = _judge(view, item, source, now, ttl_seconds)
     if verdict is None:
-        verdict = Verdict.ADMIT if _take(view, item, limit, now) else Verdict.DEFER
+        verdict = Verdict.ADMIT if _take(view, item, source, limit, now) else Verdict.DEFER
     if seq == queue["head"]:
         head = seq if verdict is Verdict.DEFER else seq + 1
         view.put(BACKLOG_TABLE, org, {"head": head, "tail": queue["tail"], "seen_at": now}, partition)

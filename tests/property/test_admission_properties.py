@@ -174,3 +174,27 @@ def test_ready_at_is_always_admissible(per_minute: int, burst: int, times: list[
         at = ready_at(state, limit, now)
         assert admit(state, limit, at)[0] is True
         json.dumps(state)
+
+
+@SETTINGS
+@given(batches, st.floats(0, 60))
+def test_a_batch_redelivered_after_a_crash_gets_the_same_verdicts_and_tickets(batch: list[Any], later: float) -> None:
+    """The same records again (the worker died after its table writes, before the batch was acked):
+    what was admitted is admitted again, what was parked keeps its ticket, no ticket is issued twice."""
+    sim = Sim(LIMITS)
+    items = [(org, f"e{n}", fp, 0) for org, n, fp in batch]
+    sources = [f"raw/0/{i}" for i in range(len(items))]
+    first = decide(items, sources=sources, **sim.kw())
+    sim.apply(first, list(range(len(items))))
+    backlog = json.dumps(sim.tables[BACKLOG_TABLE], sort_keys=True)
+    sim.now += later
+    second = decide(items, sources=sources, **sim.kw())
+    for a, b in zip(first.admissions, second.admissions, strict=True):
+        if a.verdict is Verdict.DEFER:
+            assert (b.verdict, b.seq) == (Verdict.DEFER, a.seq)
+        elif a.verdict is Verdict.ADMIT:
+            assert b.verdict is Verdict.ADMIT
+        else:
+            assert b.verdict is a.verdict
+    sim.apply(second, list(range(len(items))))
+    assert json.dumps(sim.tables[BACKLOG_TABLE], sort_keys=True) == backlog  # tails unchanged

@@ -135,15 +135,49 @@ def test_duplicates_of_an_event_parked_in_the_same_batch() -> None:
     assert tables.backlog(A) == (0, 1)  # only one of them is parked
 
 
-def test_a_deferred_event_is_not_recorded_until_admitted() -> None:
+def test_a_deferred_event_is_not_recorded_as_handled_until_admitted() -> None:
     tables = Tables(A_IS_NOISY)
     first = tables.decide([ev(A, 1), ev(A, 2)], now=0.0)
-    assert dedupe_key(A, "e2") not in tables.data[DEDUPE_TABLE]
+    assert tables.data[DEDUPE_TABLE][dedupe_key(A, "e2")] == {"fp": "fp", "at": 0.0, "seq": 0}  # parked only
     again = tables.decide([ev(A, 2)], now=0.5)  # redelivered while parked: parked too, judged later
     assert verdicts(again) == ["defer"] and again.admissions[0].seq == 1
     assert verdicts(tables.readmit([back(first, 1)], now=1.0)) == ["admit"]
     assert verdicts(tables.readmit([back(again, 0)], now=1.0)) == ["duplicate"]
     assert tables.backlog(A) == (2, 2)
+
+
+# ---------------------------------------------------------------- crash-redelivery (same record again)
+
+def test_the_record_that_admitted_an_event_is_admitted_again_after_a_crash() -> None:
+    tables = Tables()
+    tables.decide([ev(A, 1)], now=0.0, sources=["raw/0/7"])
+    # the worker died before its batch was acked: the same record is unfinished work (posting is
+    # idempotent), while another record with the same content is a duplicate
+    assert verdicts(tables.decide([ev(A, 1)], now=1.0, sources=["raw/0/7"])) == ["admit"]
+    assert verdicts(tables.decide([ev(A, 1)], now=2.0, sources=["raw/1/9"])) == ["duplicate"]
+
+
+def test_the_record_that_parked_an_event_gets_its_own_ticket_back_after_a_crash() -> None:
+    tables = Tables(A_IS_NOISY)
+    first = tables.decide([ev(A, 1), ev(A, 2), ev(A, 3)], now=0.0, sources=["r/0/1", "r/0/2", "r/0/3"])
+    assert [a.seq for a in first.admissions] == [None, 0, 1] and tables.backlog(A) == (0, 2)
+    # crash before the parked messages were produced: the batch comes back, the tickets are reissued
+    again = tables.decide([ev(A, 1), ev(A, 2), ev(A, 3)], now=0.1, sources=["r/0/1", "r/0/2", "r/0/3"])
+    assert verdicts(again) == ["admit", "defer", "defer"]
+    assert [a.seq for a in again.admissions] == [None, 0, 1] and tables.backlog(A) == (0, 2)  # no new ticket
+    # so the queue moves as soon as quota frees, not after the gap timeout
+    assert verdicts(tables.readmit([back(again, 1)], now=1.0, sources=["r/0/2"])) == ["admit"]
+    assert verdicts(tables.readmit([back(again, 2)], now=2.0, sources=["r/0/3"])) == ["admit"]
+    assert tables.backlog(A) == (2, 2)
+
+
+def test_a_copy_of_a_parked_event_from_another_record_queues_and_is_judged_a_duplicate() -> None:
+    tables = Tables(A_IS_NOISY)
+    first = tables.decide([ev(A, 1), ev(A, 2)], now=0.0, sources=["r/0/1", "r/0/2"])
+    copy = tables.decide([ev(A, 2)], now=0.5, sources=["r/1/5"])
+    assert verdicts(copy) == ["defer"] and copy.admissions[0].seq == 1
+    assert verdicts(tables.readmit([back(first, 1)], now=1.0, sources=["r/0/2"])) == ["admit"]
+    assert verdicts(tables.readmit([back(copy, 0)], now=2.0, sources=["r/1/5"])) == ["duplicate"]
 
 
 # ---------------------------------------------------------------- rate limit and parking
