@@ -28,6 +28,8 @@ _PLAIN_SCALARS = (str, int, bool)
 # What json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) does,
 # without building an encoder per call.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# The string escaping that encoder uses (ensure_ascii=False): the C implementation when available.
+_encode_str = json.encoder.encode_basestring
 BREAKS_REPORTED_MAX = 20
 ACTION_LENGTH_MAX = 100
 
@@ -90,6 +92,49 @@ def _plain(value: Any) -> Any:
 
 def canonical(organization_id: str, seq: int, record_key: str | None, occurred_at: datetime, actor: str,
               action: str, subject: str | None, payload: Mapping[str, Any]) -> bytes:
+    if (type(seq) is int and type(actor) is str and type(action) is str and _str_or_none(record_key)
+            and _str_or_none(subject) and _is_flat_plain(payload)):
+        return _canonical_flat(str(organization_id).lower(), seq, record_key, _iso_utc(occurred_at), actor, action,
+                               subject, payload)
+    return _canonical_json(organization_id, seq, record_key, occurred_at, actor, action, subject, payload)
+
+
+def _str_or_none(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _json_scalar(value: str | int | bool | None) -> str:
+    """One plain scalar exactly as the canonical JSON encoder writes it."""
+    if type(value) is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return int.__repr__(value)  # type: ignore[arg-type]
+
+
+def _iso_utc(occurred_at: datetime) -> str:
+    return occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical_flat(org_lower: str, seq: int, record_key: str | None, occurred_iso: str, actor: str,
+                    action: str, subject: str | None, payload: Mapping[str, Any]) -> bytes:
+    """``_canonical_json`` for a flat plain payload, written out directly (same bytes, in less time): the
+    keys in sorted order, compact separators, strings escaped by the json module's own encoder.
+    tests/integration/test_ledger_audit.py checks the two agree."""
+    items = ",".join(f"{_encode_str(k)}:{_json_scalar(payload[k])}" for k in sorted(payload))
+    return (f'{{"action":{_encode_str(action)},"actor":{_encode_str(actor)},'
+            f'"occurred_at":{_encode_str(occurred_iso)},'
+            f'"organization_id":{_encode_str(org_lower)},"payload":{{{items}}},'
+            f'"record_key":{_json_scalar(record_key)},"seq":{int.__repr__(seq)},'
+            f'"subject":{_json_scalar(subject)}}}').encode()
+
+
+def _canonical_json(organization_id: str, seq: int, record_key: str | None, occurred_at: datetime, actor: str,
+                    action: str, subject: str | None, payload: Mapping[str, Any]) -> bytes:
     body = {
         "organization_id": str(organization_id).lower(), "seq": seq, "record_key": record_key,
         "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
@@ -106,15 +151,25 @@ def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str) -> list
     """Chain ``records`` (all of one organisation) after the head ``(head_seq, head_hash)``."""
     rows: list[ChainedRow] = []
     prev_hash, seq = head_hash, head_seq
+    last_at: datetime | None = None       # a batch's records usually share one timestamp: convert it once
+    occurred_at, iso = datetime.min, ""
     for rec in records:
         seq += 1
         payload = normalise_payload(rec.payload)
-        occurred_at = rec.occurred_at if rec.occurred_at.tzinfo else rec.occurred_at.replace(tzinfo=UTC)
-        occurred_at = occurred_at.astimezone(UTC)
-        digest = link_hash(prev_hash, canonical(rec.organization_id, seq, rec.record_key, occurred_at,
-                                                rec.actor, rec.action, rec.subject, payload))
-        rows.append(ChainedRow(str(rec.organization_id).lower(), seq, rec.record_key, occurred_at, rec.actor,
-                               rec.action, rec.subject, payload, prev_hash, digest))
+        if rec.occurred_at is not last_at:
+            last_at = rec.occurred_at
+            occurred_at = (last_at if last_at.tzinfo else last_at.replace(tzinfo=UTC)).astimezone(UTC)
+            iso = _iso_utc(occurred_at)
+        org = str(rec.organization_id).lower()
+        if (type(rec.actor) is str and type(rec.action) is str and _str_or_none(rec.record_key)
+                and _str_or_none(rec.subject) and _is_flat_plain(payload)):
+            content = _canonical_flat(org, seq, rec.record_key, iso, rec.actor, rec.action, rec.subject, payload)
+        else:
+            content = _canonical_json(org, seq, rec.record_key, occurred_at, rec.actor, rec.action, rec.subject,
+                                      payload)
+        digest = hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+        rows.append(ChainedRow(org, seq, rec.record_key, occurred_at, rec.actor, rec.action, rec.subject, payload,
+                               prev_hash, digest))
         prev_hash = digest
     return rows
 

@@ -44,6 +44,14 @@ SELECT count(*) FROM universal_transaction_lines l
     OR NOT EXISTS (SELECT 1 FROM core_entities e WHERE e.id = l.account_id
                       AND e.organization_id = l.organization_id AND e.entity_type = 'gl_account')
 """
+# Journal entries and audit rows of an organisation that does not exist (0004 checks this per
+# statement instead of by per-row foreign keys, and forbids deleting organisations).
+_ORPHAN_ROWS = """
+SELECT (SELECT count(*) FROM universal_transactions h
+         WHERE NOT EXISTS (SELECT 1 FROM core_organizations o WHERE o.id = h.organization_id))
+     + (SELECT count(*) FROM audit_log a
+         WHERE NOT EXISTS (SELECT 1 FROM core_organizations o WHERE o.id = a.organization_id))
+"""
 _TENANT_TABLES = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
        EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
@@ -63,6 +71,9 @@ SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'universal_transactio
                   'universal_transaction_lines_touched') AND tgenabled <> 'D') AS touch_triggers,
        EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only' AND tgenabled <> 'D')
            AS audit_append_only,
+       (SELECT count(*) = 3 FROM pg_trigger WHERE tgname IN ('audit_log_organizations',
+                  'core_organizations_permanent', 'core_organizations_id_fixed') AND tgenabled <> 'D')
+           AS organization_references,
        (SELECT NOT (rolsuper OR rolbypassrls) FROM pg_roles WHERE rolname = $1) AS app_role_subject_to_rls
 """
 
@@ -73,17 +84,19 @@ async def verify_ledger(conn: asyncpg.Connection) -> dict[str, Any]:
     unbalanced = await conn.fetchval(_UNBALANCED)
     duplicate_keys = await conn.fetchval(_DUPLICATE_KEYS)
     orphan_lines = await conn.fetchval(_ORPHAN_LINES)
+    orphan_rows = await conn.fetchval(_ORPHAN_ROWS)
     tables = await conn.fetch(_TENANT_TABLES)
     unprotected = [t["relname"] for t in tables
                    if not (t["relrowsecurity"] and t["relforcerowsecurity"] and t["has_policy"])]
     guards = dict(await conn.fetchrow(_GUARDS, APP_ROLE))
     audit = await verify_audit(conn)
-    ok = (unbalanced == 0 and duplicate_keys == 0 and orphan_lines == 0 and not unprotected
+    ok = (unbalanced == 0 and duplicate_keys == 0 and orphan_lines == 0 and orphan_rows == 0 and not unprotected
           and all(bool(v) for v in guards.values()) and audit["ok"])
     return {
         "ok": ok,
         "organizations": counts["organizations"], "entries": counts["entries"], "lines": counts["lines"],
         "unbalanced_entries": unbalanced, "duplicate_keys": duplicate_keys, "orphan_lines": orphan_lines,
+        "orphan_organization_rows": orphan_rows,
         "rls": {"tenant_tables": len(tables), "enabled_on_all": not unprotected, "unprotected": unprotected},
         "guards": {k: bool(v) for k, v in guards.items()},
         "audit": {"rows": audit["rows"], "chain_breaks": audit["breaks"],

@@ -202,6 +202,149 @@ async def test_database_rejects_posting_into_closed_period(store: LedgerStore, o
     assert isinstance(map_db_error(caught.value), PeriodClosedError)
 
 
+async def _raw_headers(conn: asyncpg.Connection, org: str, event_ids: list[str]) -> list[uuid.UUID]:
+    """Many headers in ONE statement (superuser, bypassing the store)."""
+    ids = [uuid.uuid4() for _ in event_ids]
+    await conn.execute(
+        "INSERT INTO universal_transactions (id, organization_id, event_id, smart_code, transaction_date,"
+        " posting_period, occurred_at, currency, total_amount, source, created_by)"
+        " SELECT i, $2, e, $4, '2024-03-05', '2024-03', now(), 'USD', 10, 'api', 'test'"
+        " FROM unnest($1::uuid[], $3::text[]) AS x(i, e)", ids, uuid.UUID(org), event_ids, MEALS)
+    return ids
+
+
+async def _raw_lines(conn: asyncpg.Connection, org: str, rows: list[tuple[uuid.UUID, int, str, str, str]]) -> None:
+    """Many lines (entry id, line number, account, side, amount) in ONE statement."""
+    await conn.execute(
+        "INSERT INTO universal_transaction_lines (transaction_id, line_number, organization_id, account_id,"
+        " side, amount, currency, smart_code, created_by)"
+        " SELECT t, n, $1, e.id, s, a::numeric, 'USD', $2, 'test'"
+        " FROM unnest($3::uuid[], $4::int[], $5::text[], $6::text[], $7::text[]) AS x(t, n, c, s, a)"
+        " JOIN core_entities e ON e.organization_id = $1 AND e.entity_code = x.c",
+        uuid.UUID(org), MEALS, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+        [r[3] for r in rows], [r[4] for r in rows])
+
+
+async def test_balance_check_covers_every_entry_of_a_multi_statement_transaction(orgs, admin) -> None:
+    """0004 records the touched entries as one array per statement: the commit check still sees every
+    entry of every statement, accepts a balanced multi-entry transaction and rejects one bad entry in it."""
+    a, _ = orgs
+    async with admin.transaction():   # 50 balanced entries: headers in one statement, lines in three
+        ids = await _raw_headers(admin, a, [f"multi-{i}" for i in range(50)])
+        await _raw_lines(admin, a, [(i, 1, "6500", "DR", "10.00") for i in ids[:25]])
+        await _raw_lines(admin, a, [(i, 1, "6500", "DR", "10.00") for i in ids[25:]])
+        await _raw_lines(admin, a, [(i, 2, "1010", "CR", "10.00") for i in ids])
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 50
+    for bad_line in ((2, "1010", "CR", "9.99"), (2, "1010", "DR", "10.00")):   # off by a cent; one-sided
+        tx = admin.transaction()
+        await tx.start()
+        ids = await _raw_headers(admin, a, [f"bad-{i}" for i in range(20)])
+        await _raw_lines(admin, a, [(i, 1, "6500", "DR", "10.00") for i in ids])
+        await _raw_lines(admin, a, [(i, *bad_line) if k == 13 else (i, 2, "1010", "CR", "10.00")
+                                    for k, i in enumerate(ids)])
+        with pytest.raises(asyncpg.CheckViolationError) as caught:
+            await tx.commit()
+        assert caught.value.constraint_name == "universal_transactions_balanced"
+        assert str(ids[13]) in str(caught.value)
+    async with admin.transaction():   # lines added later to an already posted entry are checked too
+        first = await admin.fetchval("SELECT id FROM universal_transactions WHERE event_id = 'multi-0'")
+        with pytest.raises(asyncpg.CheckViolationError):
+            async with admin.transaction():
+                await _raw_lines(admin, a, [(first, 3, "6500", "DR", "1.00")])
+                await admin.execute("SET CONSTRAINTS universal_transactions_balanced IMMEDIATE")
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 50
+    assert await admin.fetchval("SELECT count(*) FROM universal_transaction_lines") == 100
+    # nothing is left behind by committed or failed transactions
+    assert await admin.fetchval("SELECT count(*) FROM ledger_balance_pending_sets") == 0
+    assert await admin.fetchval("SELECT count(*) FROM ledger_balance_marker") == 0
+
+
+async def test_balance_check_can_run_before_commit_and_still_rejects(orgs, admin) -> None:
+    """The store fires the deferred check early (SET CONSTRAINTS … IMMEDIATE); that is the same check."""
+    a, _ = orgs
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        async with admin.transaction():
+            await _raw_entry(admin, a, "early", [("6500", "DR", "10.00"), ("1010", "CR", "9.00")])
+            await admin.execute("SET CONSTRAINTS universal_transactions_balanced IMMEDIATE")
+    assert caught.value.constraint_name == "universal_transactions_balanced"
+    async with admin.transaction():
+        await _raw_entry(admin, a, "early-ok", [("6500", "DR", "10.00"), ("1010", "CR", "10.00")])
+        await admin.execute("SET CONSTRAINTS universal_transactions_balanced IMMEDIATE")
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == 1
+
+
+async def test_entries_and_audit_rows_need_an_existing_organisation(store: LedgerStore, orgs, admin) -> None:
+    """0004 replaced the per-row foreign keys to core_organizations by a per-statement check (same
+    constraint names) and made organisations permanent."""
+    a, _ = orgs
+    ghost = uuid.uuid4()
+    with pytest.raises(asyncpg.ForeignKeyViolationError) as caught:
+        async with admin.transaction():
+            await _raw_entry(admin, str(ghost), "ghost", [])
+    assert caught.value.constraint_name == "universal_transactions_organization_id_fkey"
+    with pytest.raises(asyncpg.ForeignKeyViolationError) as caught:
+        await admin.execute(
+            "INSERT INTO audit_log (organization_id, seq, occurred_at, actor, action, prev_hash, hash)"
+            " VALUES ($1, 1, now(), 'x', 'y', $2, $2), ($3, 1, now(), 'x', 'y', $2, $2)",
+            uuid.UUID(a), "0" * 64, ghost)
+    assert caught.value.constraint_name == "audit_log_organization_id_fkey"
+    assert await admin.fetchval("SELECT count(*) FROM audit_log") == 0
+    await store.post_batch([entry(a, "keep")])
+    for sql in ("DELETE FROM core_organizations WHERE id = $1", "UPDATE core_organizations SET id = gen_random_uuid()"
+                " WHERE id = $1"):
+        with pytest.raises(asyncpg.IntegrityConstraintViolationError) as caught:
+            await admin.execute(sql, uuid.UUID(a))
+        assert caught.value.constraint_name == "core_organizations_permanent"
+        assert isinstance(map_db_error(caught.value), IntegrityError)
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError):
+        await admin.execute("TRUNCATE core_organizations CASCADE")
+    await store.set_org_settings(a, {"rate_limit": 5})   # other updates are fine
+    report = await verify_ledger(admin)
+    assert report["ok"] and report["orphan_organization_rows"] == 0 and report["guards"]["organization_references"]
+
+
+async def test_rls_refuses_ledger_rows_of_another_tenant(store: LedgerStore, orgs, admin) -> None:
+    """The tenant policies of 0004 (acting organisations evaluated once per statement) still refuse, row by
+    row, a write for an organisation the transaction does not act for, in a multi-row statement."""
+    a, b = orgs
+    await store.post_batch([entry(a, "a-1")])
+    for table, sql in (
+            ("universal_transactions",
+             "INSERT INTO universal_transactions (id, organization_id, event_id, smart_code, transaction_date,"
+             " posting_period, occurred_at, currency, total_amount, source, created_by)"
+             " SELECT gen_random_uuid(), o, 'x-' || o, $3, '2024-03-05', '2024-03', now(), 'USD', 1, 'api', 't'"
+             " FROM unnest(ARRAY[$1, $2]::uuid[]) o"),
+            ("audit_log",
+             "INSERT INTO audit_log (organization_id, seq, occurred_at, actor, action, prev_hash, hash, record_key)"
+             " SELECT o, 1000, now(), 'x', 'y', repeat('2', 64), repeat('1', 64), o::text"
+             " FROM unnest(ARRAY[$1, $2]::uuid[]) o WHERE $3 <> ''")):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with admin.transaction():
+                await admin.execute("SET LOCAL ROLE hera_app")
+                await admin.execute("SELECT set_config('app.organization_id', $1, true)", a)
+                await admin.execute(sql, uuid.UUID(a), uuid.UUID(b), MEALS)
+        assert await admin.fetchval(f"SELECT count(*) FROM {table} WHERE organization_id = $1", uuid.UUID(b)) == 0
+
+
+async def test_amounts_are_stored_exactly(store: LedgerStore, orgs, admin) -> None:
+    """The store stages amounts as decimal text: values and scales arrive exactly as given."""
+    a, _ = orgs
+    amounts = ["12.50", "0.10", "1500", "1E+2", "0.001", "123456789012345.678901"]
+    batch = [entry(a, f"amt-{i}", amount) for i, amount in enumerate(amounts)]
+    odd = JournalEntry(a, "conf", MEALS, MARCH, "USD", entry(a, "x").lines, "api", confidence=0.123455)  # type: ignore[arg-type]
+    results = await store.post_batch([*batch, odd])
+    assert all(r.outcome is Outcome.POSTED for r in results)
+    rows = await admin.fetch("SELECT h.event_id, h.total_amount, l.amount FROM universal_transactions h"
+                             " JOIN universal_transaction_lines l ON l.transaction_id = h.id AND l.line_number = 1"
+                             " WHERE h.event_id LIKE 'amt-%' ORDER BY h.entry_number")
+    assert [(r["total_amount"], r["amount"]) for r in rows] == [(Decimal(x), Decimal(x)) for x in amounts]
+    assert [str(r["amount"]) for r in rows[:3]] == ["12.50", "0.10", "1500"]
+    # a float confidence is converted as asyncpg would (Decimal(float): the float 0.123455 is
+    # 0.12345499999…), then rounded to numeric(6, 5); str(0.123455) would have rounded up to 0.12346
+    assert await admin.fetchval("SELECT confidence FROM universal_transactions WHERE event_id = 'conf'") == \
+        Decimal("0.12345")
+
+
 # ---------------------------------------------------------------- row-level security
 
 async def test_rls_hides_and_refuses_other_tenants_rows(store: LedgerStore, orgs, admin) -> None:

@@ -50,6 +50,30 @@ def test_chain_is_pure_and_detects_edits_without_a_database() -> None:
     assert [b["kind"] for b in check_chain(rows)] == ["hash"]
 
 
+def test_fast_canonical_form_is_byte_identical_to_the_json_encoder() -> None:
+    """canonical() writes flat payloads out directly; the bytes (and so every hash) must be exactly
+    what the key-sorted json encoder produces, for any strings, escapes and scalar kinds."""
+    from datetime import timezone
+
+    from pipeline.ledger.audit import _canonical_json, canonical
+    texts = ["", "plain", 'quote " back \\ slash', "tab\tnew\nline\r", "\x00\x1f\x7f", "café ü 東京 \u2028\u2029",
+             "emoji \U0001f600", "</script>"]
+    payloads = [{}, {"entry_id": str(uuid.uuid4()), "smart_code": "HERA.FIN.X.Y.Z.v1", "currency": "USD",
+                     "total": "12.50", "lines": 2},
+                {t or "k": t for t in texts}, {"b": True, "f": False, "n": None, "i": -7, "big": 10 ** 30, "Z": 0,
+                                               "é": "x", "a b": "1"}]
+    org = str(uuid.uuid4()).upper()
+    for when in (T0, datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5)))):
+        for payload in payloads:
+            for record_key, subject in ((None, None), ("k-1", "ev \"1\""), ("ключ", None)):
+                for actor, action in (("hera-stream", "entry.posted"), ('re"viewer', "review.ap\\proved")):
+                    args = (org, 42, record_key, when, actor, action, subject, payload)
+                    assert canonical(*args) == _canonical_json(*args), args
+    nested = {"lines": [{"a": 1}], "x": 1.5}   # not flat: the json encoder itself
+    assert canonical(org, 1, None, T0, "a", "b", None, nested) == _canonical_json(org, 1, None, T0, "a", "b", None,
+                                                                                   nested)
+
+
 async def test_append_is_idempotent_per_record_key_and_verifies(setup) -> None:
     store, admin, a, _ = setup
     again = await store.append_audit(records(a, 7))   # k-0..k-4 known: only k-5, k-6 appended
