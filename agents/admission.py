@@ -20,9 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
+import orjson
 
 from pipeline.admission import (
     BACKLOG_TABLE,
@@ -34,6 +35,13 @@ from pipeline.admission import (
     readmit,
 )
 from pipeline.resilience.rate_limit import RateLimit
+
+
+class ChangelogWrite(NamedTuple):
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes
 
 
 @dataclass
@@ -79,12 +87,21 @@ def source_id(envelope: dict[str, Any]) -> str:
     return f"{src['topic']}/{src['partition']}/{src['offset']}"
 
 
-def apply(tables: AdmissionTables, decisions: Decisions) -> None:
-    """Write the decisions' state updates to the local tables and their changelogs."""
+def apply(tables: AdmissionTables, decisions: Decisions) -> list[ChangelogWrite]:
+    """Write the decisions' state updates to the local tables; return their changelog records.
+
+    The records are produced by the agent with the batch's other messages and awaited before the
+    batch is acked, rather than through ``Table.send_changelog`` (Faust's buffered per-message send
+    path cost ~8 % of the worker). They are exactly what Faust writes and recovers from: the table's
+    JSON key and value on the table's changelog partition of the record that caused the update.
+    (With the memory store Faust keeps no persisted changelog offsets, so nothing else is owed.)"""
+    writes = []
     for upd in decisions.updates:
         table = tables.by_name(upd.table)
         table.data[upd.key] = upd.value
-        table.send_changelog(upd.partition, upd.key, upd.value)
+        writes.append(ChangelogWrite(table.changelog_topic_name, upd.partition, orjson.dumps(upd.key),
+                                     orjson.dumps(upd.value)))
+    return writes
 
 
 def _readers(tables: AdmissionTables) -> dict[str, Any]:
@@ -92,25 +109,24 @@ def _readers(tables: AdmissionTables) -> dict[str, Any]:
 
 
 def admit_new(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]],
-              limit_of: Any, now: float | None = None) -> Decisions:
-    """Verdicts for fresh validated envelopes ``(envelope, partition)``; state is written."""
+              limit_of: Any, now: float | None = None) -> tuple[Decisions, list[ChangelogWrite]]:
+    """Verdicts for fresh validated envelopes ``(envelope, partition)``; state is written locally,
+    its changelog records are returned for the caller to produce."""
     now = time.time() if now is None else now
     decisions = decide([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part)
                         for env, part in items], sources=[source_id(env) for env, _ in items],
                        **_readers(tables), limit_of=limit_of, now=now)
-    apply(tables, decisions)
-    return decisions
+    return decisions, apply(tables, decisions)
 
 
 def admit_parked(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]], limit_of: Any,
-                 now: float | None = None) -> Decisions:
+                 now: float | None = None) -> tuple[Decisions, list[ChangelogWrite]]:
     """Verdicts for parked envelopes coming back from the deferred topic (they carry ``seq``)."""
     now = time.time() if now is None else now
     decisions = readmit([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part,
                           env["parked"]["seq"]) for env, part in items], sources=[source_id(env) for env, _ in items],
                         **_readers(tables), limit_of=limit_of, now=now)
-    apply(tables, decisions)
-    return decisions
+    return decisions, apply(tables, decisions)
 
 
 def default_limit(per_minute: int, burst: int) -> RateLimit:

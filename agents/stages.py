@@ -135,7 +135,7 @@ async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awa
 
 async def publish(app: faust.App, settings: Settings, stage: str, result: BatchResult) -> None:
     """Produce every emit and the batch's audit records, and wait until the broker has them all."""
-    futures = []
+    futures = [await app.producer.send(w.topic, w.key, w.value, w.partition, None, None) for w in result.changelog]
     for emit in result.emits:
         futures.append(await app.producer.send(settings.topic(emit.topic_key), emit.key, emit.value, None,
                                                None, list(emit.headers) or None))
@@ -228,18 +228,23 @@ def register(app: faust.App, settings: Settings) -> Runtime:
             metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.labels(stage).observe(len(events))
             metrics.LAG.labels(stage).set_to_current_time()
-            for event in events:  # handled and published: take_events' ack is now the last one
-                event.message.decref()
+            # handled and published: release our reference. ``Event.ack`` (not a bare decref) so
+            # that whichever of this and take_events' own ack comes last marks the offset as done:
+            # take_events acks when the next batch is pulled, which in two phases is before this
+            for event in events:
+                event.ack()
 
-        async def publish_parked(result: BatchResult) -> None:
-            """Parked events are produced as soon as admission has issued their tickets, not after
-            the ledger writes: the changelog holding a ticket and the message carrying it reach the
-            broker together, so a crash between them (which would leave the organisation's queue
-            waiting out the gap timeout for a ticket nobody holds) has a window of milliseconds."""
+        async def publish_admission(result: BatchResult) -> None:
+            """Admission's table changelog records and the parked events are produced as soon as
+            admission has decided, not after the ledger writes: a ticket's changelog record and the
+            message carrying it reach the broker together (were one lost in a crash, the
+            organisation's queue would wait for a ticket nobody holds)."""
             parked = [e for e in result.emits if e.topic_key == "deferred"]
-            if parked:
+            if parked or result.changelog:
                 result.emits = [e for e in result.emits if e.topic_key != "deferred"]
-                await publish(app, settings, stage, BatchResult(emits=parked))
+                early = BatchResult(emits=parked, changelog=result.changelog)
+                result.changelog = []
+                await publish(app, settings, stage, early)
 
         async def agent(stream: faust.StreamT) -> None:
             pending: asyncio.Future[None] | None = None
@@ -256,7 +261,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                         event.message.incref()
                     started = time.perf_counter()
                     result = await body([to_record(e) for e in events])
-                    await publish_parked(result)
+                    await publish_admission(result)
                     if finish is None:
                         await settle(None, events, result, started)
                         continue
@@ -354,8 +359,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         keep = {i for i, (env, _) in enumerate(items) if env.get("admitted")}
         limit_of = await retry_transient("admission", lambda: rt.limits({env["event"]["organization_id"]
                                                                          for _, (env, _) in fresh}))
-        decisions = admit_new(tables, [item for _, item in fresh], limit_of)
-        result = BatchResult()
+        decisions, changelog = admit_new(tables, [item for _, item in fresh], limit_of)
+        result = BatchResult(changelog=changelog)
         for (i, (env, _)), adm in zip(fresh, decisions.admissions, strict=True):
             if adm.verdict is Verdict.ADMIT:
                 keep.add(i)
@@ -375,9 +380,9 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         if wait > 0:
             await asyncio.sleep(min(wait, DEFER_SLEEP_SECONDS_MAX))
         limit_of = await rt.limits({e["event"]["organization_id"] for e in envelopes})
-        decisions = admit_parked(tables, [(env, r.partition) for env, r in zip(envelopes, records, strict=True)],
-                                 limit_of)
-        result = BatchResult()
+        decisions, changelog = admit_parked(tables, [(env, r.partition)
+                                                     for env, r in zip(envelopes, records, strict=True)], limit_of)
+        result = BatchResult(changelog=changelog)
         for env, adm in zip(envelopes, decisions.admissions, strict=True):
             org = env["event"]["organization_id"]
             if adm.verdict is Verdict.ADMIT:

@@ -37,6 +37,7 @@ class BatchResult:
     reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
     to_post: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (classified envelope, entry)
     inline: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (validated envelope, partition)
+    changelog: list[Any] = field(default_factory=list)  # table changelog records to produce with the batch
 
     def merge(self, other: BatchResult) -> BatchResult:
         self.emits += other.emits
@@ -46,6 +47,7 @@ class BatchResult:
         self.reviews += other.reviews
         self.to_post += other.to_post
         self.inline += other.inline
+        self.changelog += other.changelog
         return self
 
     def count(self, outcome: Outcome | str, reason: Reason | str | None = None) -> None:

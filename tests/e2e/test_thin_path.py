@@ -8,6 +8,7 @@ ledger, balanced.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -44,6 +45,14 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
         deadline = time.monotonic() + 150
         while len(tracker.accounted) < EVENTS and time.monotonic() < deadline and worker.poll() is None:
             await tracker.poll()
+        # the worker commits what it handled (within its 1 s commit interval) while it runs
+        group, raw = f"{topic_prefix}{settings.app_id}", settings.topic("raw")
+        ends = await topic_sizes(kafka_bootstrap, [raw])
+        committed = await committed_total(kafka_bootstrap, group, raw, settings.partitions)
+        while committed < ends[raw] and time.monotonic() < deadline + 10:
+            await asyncio.sleep(0.5)
+            committed = await committed_total(kafka_bootstrap, group, raw, settings.partitions)
+        assert committed == ends[raw] == EVENTS, (committed, ends)
     finally:
         await tracker.stop()
         stop_worker(worker)
@@ -69,6 +78,17 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
     ends = await topic_sizes(kafka_bootstrap, [settings.topic("validated"), settings.topic("classified")])
     assert ends[settings.topic("validated")] == 0, ends
     assert ends[settings.topic("classified")] == counts["posted"], ends
+
+
+async def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return sum([await consumer.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)])
+    finally:
+        await consumer.stop()
 
 
 async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
