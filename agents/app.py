@@ -7,7 +7,9 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 * every agent consumes with ``take_events`` and concurrency 1 (Faust loses messages with
   concurrency > 1, faust-streaming#606); its body never raises (Faust acks a message whose agent
   raised): failures are retried, then bisected and dead-lettered as POISON;
-* topics are created by ``ensure_topics`` before a worker starts (Faust would create 1 partition).
+* topics are created by ``ensure_topics`` before a worker starts (Faust would create 1 partition);
+* ``agents.faust_fixes`` patches Faust's seek to committed offsets after a rebalance, which left
+  records delivered during the seek never processed (issue 5).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import faust
 
+from agents.faust_fixes import install as install_faust_fixes
 from pipeline.config import TOPICS, Settings
 from pipeline.kafka_compat import install_end_offsets_shim
 
@@ -28,6 +31,7 @@ def faust_broker_url(bootstrap: str) -> str:
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
     if os.environ.get("HERA_KAFKA_END_OFFSETS_SHIM", "1") != "0":
         install_end_offsets_shim()
+    install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
