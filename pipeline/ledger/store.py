@@ -404,18 +404,12 @@ class LedgerStore:
 
     async def org_settings_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Settings of several organisations in one round trip; unknown ones are left out."""
-        orgs = sorted({_require_uuid(o) for o in org_ids})
-        if not orgs:
-            return {}
+        async def read(conn: asyncpg.Connection, orgs: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+            rows = await conn.fetch("SELECT id, settings::text AS s FROM core_organizations WHERE id = ANY($1)",
+                                    orgs, timeout=self._timeout)
+            return {r["id"]: json.loads(r["s"]) if r["s"] else {} for r in rows}
 
-        async def once() -> dict[str, dict[str, Any]]:
-            async with _TenantTx(self._pool, orgs, self._timeout) as conn:
-                rows = await conn.fetch("SELECT id, settings::text AS s FROM core_organizations WHERE id = ANY($1)",
-                                        orgs, timeout=self._timeout)
-            return {str(r["id"]): json.loads(r["s"]) if r["s"] else {} for r in rows}
-
-        found = await self._retrying(once)
-        return {o: found[str(_require_uuid(o))] for o in org_ids if str(_require_uuid(o)) in found}
+        return await self._read_per_org(org_ids, read)
 
     async def set_org_settings(self, org_id: str, settings: Mapping[str, Any], *, replace: bool = False) -> dict[str, Any]:
         """Merge ``settings`` into the organisation's (top-level keys), or replace them; returns the result."""
@@ -547,21 +541,31 @@ class LedgerStore:
 
     async def load_memory_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Learned memory of several organisations in one round trip: {org: {key: value}}."""
+        async def read(conn: asyncpg.Connection, orgs: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+            rows = await conn.fetch("SELECT organization_id, key, value::text FROM classifier_memory"
+                                    " WHERE organization_id = ANY($1)", orgs, timeout=self._timeout)
+            out: dict[uuid.UUID, dict[str, Any]] = {}
+            for r in rows:
+                out.setdefault(r["organization_id"], {})[r["key"]] = json.loads(r["value"])
+            return out
+
+        return await self._read_per_org(org_ids, read)
+
+    async def _read_per_org(self, org_ids: Sequence[str], read: Callable[[asyncpg.Connection, list[uuid.UUID]],
+                                                                         Awaitable[dict[uuid.UUID, Any]]]
+                            ) -> dict[str, Any]:
+        """``read`` for several organisations in one transaction acting for all of them, keyed back
+        by the ids as given; organisations ``read`` found nothing for are left out."""
         orgs = sorted({_require_uuid(o) for o in org_ids})
         if not orgs:
             return {}
 
-        async def once() -> dict[str, dict[str, Any]]:
+        async def once() -> dict[uuid.UUID, Any]:
             async with _TenantTx(self._pool, orgs, self._timeout) as conn:
-                rows = await conn.fetch("SELECT organization_id, key, value::text FROM classifier_memory"
-                                        " WHERE organization_id = ANY($1)", orgs, timeout=self._timeout)
-            out: dict[str, dict[str, Any]] = {}
-            for r in rows:
-                out.setdefault(str(r["organization_id"]), {})[r["key"]] = json.loads(r["value"])
-            return out
+                return await read(conn, orgs)
 
         found = await self._retrying(once)
-        return {o: found[str(_require_uuid(o))] for o in org_ids if str(_require_uuid(o)) in found}
+        return {o: found[_require_uuid(o)] for o in org_ids if _require_uuid(o) in found}
 
     async def save_memory(self, org_id: str, memory: Mapping[str, Any]) -> None:
         """Upsert every key of ``memory`` (keys not named are kept)."""

@@ -104,6 +104,29 @@ async def test_ensure_organization_is_idempotent_and_seeds_chart(store: LedgerSt
     assert {"1000", "1010", "1100", "2100", "4000", "6500", "7000"} <= codes
 
 
+async def test_organisations_are_provisioned_and_read_in_bulk(store: LedgerStore, orgs, admin) -> None:
+    a, b = orgs
+    c, d = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await store.ensure_organizations([a, c, d, c]) == {c, d}  # a exists already
+    assert await store.ensure_organizations([c, d]) == set()
+    charts = await admin.fetch("SELECT organization_id, count(*) AS n FROM core_entities"
+                               " WHERE entity_type = 'gl_account' GROUP BY organization_id")
+    per_org = {str(r["organization_id"]): r["n"] for r in charts}
+    assert per_org[c] == per_org[d] == per_org[a] > 0  # every new organisation got the whole chart
+    heads = {str(r["organization_id"]) for r in await admin.fetch("SELECT organization_id FROM audit_heads")}
+    assert {c, d} <= heads
+
+    await store.set_org_settings(a, {"rate_limit_per_minute": 7})
+    await store.save_memory(b, {"org_memory": {"x": 1}})
+    unknown = str(uuid.uuid4())
+    settings = await store.org_settings_many([a, b, unknown])
+    assert settings[a]["rate_limit_per_minute"] == 7 and unknown not in settings
+    assert await store.org_settings(a) == settings[a]
+    memory = await store.load_memory_many([a, b, unknown])
+    assert memory == {b: {"org_memory": {"x": 1}}}
+    assert await store.load_memory(b) == memory[b] and await store.load_memory(a) == {}
+
+
 # ---------------------------------------------------------------- the database refuses, whatever the code does
 
 async def _raw_entry(conn: asyncpg.Connection, org: str, event_id: str, lines: list[tuple[str, str, str]]) -> None:
