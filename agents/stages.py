@@ -224,7 +224,10 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 await previous
             if finish is not None:
                 result = await finish(result)
-            await publish(app, settings, stage, result)
+            # a broker outage outlasting the client's own retries is waited out, not a crash that
+            # would strand the batch unacked; a retry may produce some messages twice (consumers
+            # deduplicate posted entries by entry_id; the ledger is idempotent)
+            await retry_transient(stage, lambda: publish(app, settings, stage, result))
             metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.labels(stage).observe(len(events))
             metrics.LAG.labels(stage).set_to_current_time()
@@ -244,7 +247,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 result.emits = [e for e in result.emits if e.topic_key != "deferred"]
                 early = BatchResult(emits=parked, changelog=result.changelog)
                 result.changelog = []
-                await publish(app, settings, stage, early)
+                await retry_transient(stage, lambda: publish(app, settings, stage, early))
 
         async def agent(stream: faust.StreamT) -> None:
             pending: asyncio.Future[None] | None = None
