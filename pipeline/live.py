@@ -35,7 +35,19 @@ def start_worker(settings: Settings, env_extra: dict[str, str]) -> subprocess.Po
     log_path = settings.home / "worker.log"
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_owned_by_parent)
+
+
+def _owned_by_parent() -> None:
+    """In the worker child, before exec: its own process group, so a Ctrl-C at the terminal reaches
+    only the parent (which stops producing, lets the worker drain, then stops it); and on Linux a
+    SIGTERM when the parent dies, so a worker never outlives whoever started it."""
+    os.setpgrp()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -254,6 +266,9 @@ async def _drive(settings: Settings, events: list[bytes], timeout_seconds: float
     }
 
 
+DRAIN_SECONDS_MAX = 30.0
+
+
 def run_with_sample_stream(settings: Settings, *, rate: float) -> None:
     from agents.worker import prepare
 
@@ -288,22 +303,48 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     stream = sample_events(10**9, seed=seed, orgs=sample_orgs(max(3, int(rate) * 2), seed))
     produced = 0
     started = time.monotonic()
+
+    def view() -> Table:
+        counts = tracker.counts()
+        table = Table(title="HERA Stream — live", show_header=True)
+        for col in ("produced", "posted", "review", "rejected", "in flight"):
+            table.add_column(col, justify="right")
+        table.add_row(str(produced), str(counts["posted"]), str(counts["review"]), str(counts["rejected"]),
+                      str(in_flight()))
+        return table
+
+    sent: list[Any] = []  # produce futures -> RecordMetadata (raw partition, offset)
+    mine: set[tuple[int, int]] = set()
+
+    def in_flight() -> int:
+        """Events of this run not yet accounted for (exact: by raw coordinates, so events of
+        earlier runs on the same topics never count)."""
+        while sent and sent[0].done():
+            meta = sent.pop(0).result()
+            mine.add((meta.partition, meta.offset))
+        mine.difference_update([k for k in mine if k in tracker.accounted])
+        return len(mine) + len(sent)
+
     try:
         with Live(console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
-            while worker.poll() is None:
-                due = int((time.monotonic() - started) * rate) - produced
-                for _ in range(max(due, 0)):
-                    value = next(stream)
-                    await producer.send(settings.topic("raw"), value, key=org_key(value))
-                    produced += 1
-                await tracker.poll()
-                counts = tracker.counts()
-                table = Table(title="HERA Stream — live", show_header=True)
-                for col in ("produced", "posted", "review", "rejected", "in flight"):
-                    table.add_column(col, justify="right")
-                table.add_row(str(produced), str(counts["posted"]), str(counts["review"]),
-                              str(counts["rejected"]), str(max(produced - sum(counts.values()), 0)))
-                live.update(table)
+            try:
+                while worker.poll() is None:
+                    due = int((time.monotonic() - started) * rate) - produced
+                    for _ in range(max(due, 0)):
+                        value = next(stream)
+                        sent.append(await producer.send(settings.topic("raw"), value, key=org_key(value)))
+                        produced += 1
+                    await tracker.poll()
+                    live.update(view())
+            except asyncio.CancelledError:
+                # Ctrl-C: stop producing and let the worker finish what is in flight (a second
+                # Ctrl-C stops at once; what is left is completed by the next run, never lost)
+                live.console.print(f"hera: draining {in_flight()} in flight (Ctrl-C again to stop now)")
+                deadline = time.monotonic() + DRAIN_SECONDS_MAX
+                while in_flight() and worker.poll() is None and time.monotonic() < deadline:
+                    await tracker.poll()
+                    live.update(view())
+                raise
             print(f"hera: worker exited with {worker.returncode}; see {settings.home / 'worker.log'}",
                   file=sys.stderr)
     finally:
