@@ -24,6 +24,10 @@ from typing import Any
 import asyncpg
 
 GENESIS_HASH = "0" * 64
+#: The action of the row that records a posting batch's entries of one organisation; its payload is
+#: {"entries": [[entry_id, event_id, smart_code, currency, total, line_count], ...]}.
+ENTRIES_POSTED = "entries.posted"
+POSTED_ENTRY_FIELDS = ("entry_id", "event_id", "smart_code", "currency", "total", "lines")
 _PLAIN_SCALARS = (str, int, bool)
 # What json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) does,
 # without building an encoder per call.

@@ -214,8 +214,8 @@ class LedgerStore:
                 # for why key waits and head locks cannot form a cycle).
                 heads = await self._lock_heads(conn, sorted({plan.orgs[i] for i in posted}))  # type: ignore[type-var]
                 now = self._clock()   # one posting time for the batch: its entries commit together
-                records = [_posted_record(entries[i], results[i], now) for i in posted]
-                await self._append_chained(conn, records, heads)
+                await self._append_chained(conn, _posted_records([(entries[i], results[i]) for i in posted], now),
+                                           heads)
         return results
 
     async def _insert_pending(self, conn: asyncpg.Connection, entries: Sequence[JournalEntry], plan: Plan,
@@ -654,12 +654,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(_STAGE_DDL)
 
 
-def _posted_record(entry: JournalEntry, result: PostResult, now: datetime) -> audit_chain.AuditRecord:
-    return audit_chain.AuditRecord(
-        organization_id=result.organization_id, action="entry.posted", actor=entry.created_by, occurred_at=now,
-        subject=entry.event_id, record_key=f"entry.posted:{entry.event_id}",
-        payload={"entry_id": result.entry_id, "smart_code": entry.smart_code, "currency": entry.currency,
-                 "total": str(entry.total), "lines": len(entry.lines)})
+def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: datetime
+                    ) -> list[audit_chain.AuditRecord]:
+    """One chained audit row per organisation (and actor) per batch, listing every entry it posted with what
+    identifies its content (``POSTED_ENTRY_FIELDS``): the chain makes the list tamper-evident and
+    ``hera verify`` checks the ledger against it, entry by entry. (A row per entry cost more than
+    the entries' own inserts.) The record key names the batch by its first entry, so a batch is
+    recorded once."""
+    groups: dict[tuple[str, str], list[tuple[JournalEntry, PostResult]]] = defaultdict(list)
+    for entry, result in posted:
+        groups[(result.organization_id, entry.created_by)].append((entry, result))
+    return [audit_chain.AuditRecord(
+        organization_id=org, action=audit_chain.ENTRIES_POSTED, actor=actor, occurred_at=now, subject=None,
+        record_key=f"{audit_chain.ENTRIES_POSTED}:{group[0][1].entry_id}",
+        payload={"entries": [[result.entry_id, entry.event_id, entry.smart_code, entry.currency, str(entry.total),
+                              len(entry.lines)] for entry, result in group]})
+        for (org, actor), group in groups.items()]
 
 
 def _require_uuid(value: object) -> uuid.UUID:

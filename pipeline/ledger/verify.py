@@ -52,6 +52,33 @@ SELECT (SELECT count(*) FROM universal_transactions h
      + (SELECT count(*) FROM audit_log a
          WHERE NOT EXISTS (SELECT 1 FROM core_organizations o WHERE o.id = a.organization_id))
 """
+# Every entry must be recorded, as posted, in its organisation's audit chain with the same content:
+# id, event, smart code, currency, total and number of lines (rows of ``entries.posted``, or of the
+# per-entry ``entry.posted`` written before migration 0004's release).
+_UNAUDITED = """
+WITH audited AS (
+    SELECT a.organization_id, (e->>0)::uuid AS id, e->>1 AS event_id, e->>2 AS smart_code, e->>3 AS currency,
+           (e->>4)::numeric AS total, (e->>5)::int AS lines
+      FROM audit_log a, jsonb_array_elements(a.payload->'entries') AS e
+     WHERE a.action = 'entries.posted'
+    UNION ALL
+    SELECT a.organization_id, (a.payload->>'entry_id')::uuid, a.subject, a.payload->>'smart_code',
+           a.payload->>'currency', (a.payload->>'total')::numeric, (a.payload->>'lines')::int
+      FROM audit_log a
+     WHERE a.action = 'entry.posted'
+), ledger AS (
+    SELECT t.organization_id, t.id, t.event_id, t.smart_code, t.currency, t.total_amount AS total,
+           (SELECT count(*) FROM universal_transaction_lines l WHERE l.transaction_id = t.id)::int AS lines
+      FROM universal_transactions t
+)
+SELECT (SELECT count(*) FROM ledger l WHERE NOT EXISTS (
+            SELECT 1 FROM audited a WHERE a.id = l.id AND a.organization_id = l.organization_id
+               AND a.event_id = l.event_id AND a.smart_code = l.smart_code AND a.currency = l.currency
+               AND a.total = l.total AND a.lines = l.lines)) AS unaudited,
+       (SELECT count(*) FROM audited a WHERE NOT EXISTS (
+            SELECT 1 FROM universal_transactions t WHERE t.id = a.id)) AS audited_missing
+"""
+
 _TENANT_TABLES = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
        EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
@@ -90,8 +117,10 @@ async def verify_ledger(conn: asyncpg.Connection) -> dict[str, Any]:
                    if not (t["relrowsecurity"] and t["relforcerowsecurity"] and t["has_policy"])]
     guards = dict(await conn.fetchrow(_GUARDS, APP_ROLE))
     audit = await verify_audit(conn)
+    crosscheck = await conn.fetchrow(_UNAUDITED)
     ok = (unbalanced == 0 and duplicate_keys == 0 and orphan_lines == 0 and orphan_rows == 0 and not unprotected
-          and all(bool(v) for v in guards.values()) and audit["ok"])
+          and all(bool(v) for v in guards.values()) and audit["ok"]
+          and crosscheck["unaudited"] == 0 and crosscheck["audited_missing"] == 0)
     return {
         "ok": ok,
         "organizations": counts["organizations"], "entries": counts["entries"], "lines": counts["lines"],
@@ -100,5 +129,9 @@ async def verify_ledger(conn: asyncpg.Connection) -> dict[str, Any]:
         "rls": {"tenant_tables": len(tables), "enabled_on_all": not unprotected, "unprotected": unprotected},
         "guards": {k: bool(v) for k, v in guards.items()},
         "audit": {"rows": audit["rows"], "chain_breaks": audit["breaks"],
-                  "break_details": audit["break_details"]},
+                  "break_details": audit["break_details"],
+                  # entries not recorded in the chain (or recorded with other content), and entries
+                  # the chain records that the ledger does not hold
+                  "entries_not_in_chain": crosscheck["unaudited"],
+                  "chain_entries_not_in_ledger": crosscheck["audited_missing"]},
     }

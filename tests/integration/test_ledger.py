@@ -504,7 +504,9 @@ async def test_verify_ledger_reports_ok_then_a_tampered_entry(store: LedgerStore
     assert report["ok"], report
     assert (report["entries"], report["lines"], report["unbalanced_entries"], report["duplicate_keys"]) == (3, 7, 0, 0)
     assert report["rls"]["enabled_on_all"] and report["rls"]["tenant_tables"] >= 10
-    assert report["audit"]["rows"] == 3 and report["audit"]["chain_breaks"] == 0
+    # one chained row per organisation per batch, listing its entries; the ledger matches it
+    assert report["audit"]["rows"] == 2 and report["audit"]["chain_breaks"] == 0
+    assert report["audit"]["entries_not_in_chain"] == report["audit"]["chain_entries_not_in_ledger"] == 0
     # a superuser switches the guards off and unbalances an entry behind the code's back
     await admin.execute("ALTER TABLE universal_transaction_lines DISABLE TRIGGER USER")
     await admin.execute("UPDATE universal_transaction_lines SET amount = amount + 1"
@@ -516,6 +518,21 @@ async def test_verify_ledger_reports_ok_then_a_tampered_entry(store: LedgerStore
     assert report["unbalanced_entries"] == 1
     assert report["rls"]["unprotected"] == ["universal_transactions"]
     assert report["guards"]["touch_triggers"] is False
+
+
+async def test_verify_finds_an_entry_changed_or_added_behind_the_audit_chain(store: LedgerStore, orgs,
+                                                                            admin) -> None:
+    a, b = orgs
+    await store.post_batch([entry(a, "c1"), entry(a, "c2"), entry(b, "c3")])
+    assert (await verify_ledger(admin))["ok"]
+    # a superuser edits a posted entry's header (the append-only guard switched off): the lines
+    # still balance and the chain is intact, but the entry no longer matches what the chain recorded
+    await admin.execute("ALTER TABLE universal_transactions DISABLE TRIGGER USER")
+    await admin.execute("UPDATE universal_transactions SET smart_code = 'HERA.FIN.EXP.TRAVEL.GROUND.v1'"
+                        " WHERE event_id = 'c2'")
+    report = await verify_ledger(admin)
+    assert not report["ok"] and report["audit"]["entries_not_in_chain"] == 1, report
+    assert report["audit"]["chain_breaks"] == 0 and report["unbalanced_entries"] == 0
 
 
 async def test_entry_numbers_follow_input_order(store: LedgerStore, orgs, admin) -> None:
@@ -540,7 +557,8 @@ async def test_concurrent_batches_sharing_keys_in_any_order_do_not_deadlock(ledg
     posted = sum(r.outcome is Outcome.POSTED for results in outcomes for r in results)
     assert posted == 1500
     report = await verify_ledger(admin)
-    assert report["ok"] and report["entries"] == 1500 and report["audit"]["rows"] == 1500, report
+    assert report["ok"] and report["entries"] == 1500 and report["audit"]["entries_not_in_chain"] == 0, report
+    assert report["audit"]["rows"] <= 8  # at most one per organisation per batch
 
 
 async def test_review_items_are_queued_in_one_batch_per_tenant_and_once(store: LedgerStore,
