@@ -75,13 +75,37 @@ async def database_limits(dsn: str, rows: int = 50_000) -> dict[str, float]:
 
 
 def run_bench(settings: Settings, n_events: int, *, workers: int = 1, timeout_seconds: float = 600.0) -> dict[str, Any]:
+    from pydantic import SecretStr
+
+    from pipeline import services
+    from pipeline.live import ensure_services
+
+    env: dict[str, str] = {}
+    scratch: tuple[str, str] | None = None
+    if not settings.database_external:
+        # the embedded server: a fresh database per run, so that runs compare (a ledger grown by
+        # earlier runs makes later ones slower), dropped afterwards
+        ensure_services(settings)
+        admin, name = settings.dsn(), f"hera_bench_{uuid.uuid4().hex[:8]}"
+        dsn = asyncio.run(services.create_database(admin, name))
+        scratch, env["HERA_DATABASE_URL"] = (admin, name), dsn
+        settings = settings.model_copy(update={"database_url": SecretStr(dsn)})
+    try:
+        return _run_bench(settings, n_events, workers, timeout_seconds, env)
+    finally:
+        if scratch is not None:
+            asyncio.run(services.drop_database(*scratch))
+
+
+def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds: float, env: dict[str, str]
+               ) -> dict[str, Any]:
     from pipeline.live import Tracker, isolated_run, produce, start_worker, stop_worker
 
     settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
               "database": asyncio.run(database_limits(settings.dsn()))}
-    procs = [start_worker(settings, {"HERA_TOPIC_PREFIX": settings.topic_prefix, "HERA_WORKER_ID": f"bench-{i}"})
-             for i in range(workers)]
+    procs = [start_worker(settings, {**env, "HERA_TOPIC_PREFIX": settings.topic_prefix,
+                                     "HERA_WORKER_ID": f"bench-{i}"}) for i in range(workers)]
 
     async def drive() -> dict[str, Any]:
         tracker = Tracker(settings)
