@@ -108,20 +108,3 @@ def posted_message(entry: JournalEntry, entry_id: str | None, *, classification:
     if redelivered:
         body["redelivered"] = True
     return Emit("posted", entry.organization_id.encode(), dumps(body))
-
-
-def entry_from_json(data: dict[str, Any]) -> JournalEntry:
-    from datetime import datetime
-    from decimal import Decimal
-
-    from pipeline.domain.entries import JournalLine
-
-    return JournalEntry(
-        organization_id=data["organization_id"], event_id=data["event_id"], smart_code=data["smart_code"],
-        occurred_at=datetime.fromisoformat(data["occurred_at"]), currency=data["currency"],
-        source=data["source"], confidence=Decimal(data["confidence"]), reference=data.get("reference"),
-        description=data.get("description"), counterparty=data.get("counterparty"),
-        created_by=data.get("created_by", "hera-stream"),
-        lines=tuple(JournalLine(account=x["account"], side=x["side"], amount=Decimal(x["amount"]),
-                                currency=x["currency"], smart_code=x["smart_code"],
-                                description=x.get("description")) for x in data["lines"]))
