@@ -18,7 +18,6 @@ its own ticket. A *different record* with the same key is a duplicate.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -34,6 +33,7 @@ from pipeline.admission import (
     decide,
     readmit,
 )
+from pipeline.envelopes import source_id
 from pipeline.resilience.rate_limit import RateLimit
 
 
@@ -63,30 +63,6 @@ def create_tables(app: faust.App, partitions: int) -> AdmissionTables:
                            backlog=table(BACKLOG_TABLE, "org -> deferred queue tickets"))
 
 
-class _Reader(Mapping[str, Any]):
-    """Read-only view of a table's local data."""
-
-    def __init__(self, table: faust.Table) -> None:
-        self._data = table.data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-def source_id(envelope: dict[str, Any]) -> str:
-    src = envelope["source"]
-    return f"{src['topic']}/{src['partition']}/{src['offset']}"
-
-
 def apply(tables: AdmissionTables, decisions: Decisions) -> list[ChangelogWrite]:
     """Write the decisions' state updates to the local tables; return their changelog records.
 
@@ -105,7 +81,8 @@ def apply(tables: AdmissionTables, decisions: Decisions) -> list[ChangelogWrite]
 
 
 def _readers(tables: AdmissionTables) -> dict[str, Any]:
-    return {"dedupe": _Reader(tables.dedupe), "buckets": _Reader(tables.buckets), "backlog": _Reader(tables.backlog)}
+    """The tables' local data as the pure rules read it (they only call ``.get``)."""
+    return {"dedupe": tables.dedupe.data, "buckets": tables.buckets.data, "backlog": tables.backlog.data}
 
 
 def admit_new(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]],

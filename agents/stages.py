@@ -39,7 +39,7 @@ from agents.admission import Verdict, admit_new, admit_parked, create_tables
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
-from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps, source_id
 from pipeline.flow import (
     BatchResult,
     audit_record,
@@ -88,10 +88,16 @@ def posting_poison_letter(item: tuple[dict[str, Any], Any], stage: str, exc: Bas
 
 
 def envelope_poison_letter(env: dict[str, Any], stage: str, exc: BaseException) -> tuple[Emit, dict[str, Any]]:
-    src = env["source"]
     return (dead_letter_from_envelope(env, Reason.POISON, f"{type(exc).__name__}: {exc}", stage=stage),
             audit_record(stage, env["event"]["organization_id"], env["event"]["event_id"], "rejected",
-                         reason="POISON", source=f"{src['topic']}/{src['partition']}/{src['offset']}"))
+                         reason="POISON", source=source_id(env)))
+
+
+def add_poison(result: BatchResult, letter: Emit, audit: dict[str, Any]) -> None:
+    """Record one record's POISON outcome: its dead letter, its count and its audit record."""
+    result.emits.append(letter)
+    result.count("rejected", Reason.POISON)
+    result.audit.append(audit)
 
 
 async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awaitable[BatchResult]],
@@ -125,10 +131,7 @@ async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awa
                 metrics.RETRIES.labels(stage, "poison").inc()
                 if failures == POISON_ATTEMPTS_MAX:
                     metrics.POISON.labels(stage).inc()
-                    letter, audit = poison(item, stage, exc)
-                    merged.emits.append(letter)
-                    merged.count("rejected", Reason.POISON)
-                    merged.audit.append(audit)
+                    add_poison(merged, *poison(item, stage, exc))
                     break
     return merged
 
@@ -314,10 +317,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
             try:
                 items.append((orjson.loads(rec.value), rec.partition))
             except ValueError as exc:  # not ours: nothing else can be done with it
-                letter, audit = poison_letter(rec, "classify", exc)
-                result.emits.append(letter)
-                result.count("rejected", Reason.POISON)
-                result.audit.append(audit)
+                add_poison(result, *poison_letter(rec, "classify", exc))
         return result.merge(await admit_classify(items)) if items else result
 
     async def admit_classify(items: list[Validated]) -> BatchResult:

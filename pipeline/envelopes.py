@@ -71,6 +71,12 @@ def dead_letter(raw: bytes, reason: Reason, detail: str, *, stage: str, topic: s
     return Emit("deadletter", key, raw, headers)
 
 
+def source_id(envelope: dict[str, Any]) -> str:
+    """``topic/partition/offset`` of the raw record an envelope came from."""
+    src = envelope["source"]
+    return f"{src['topic']}/{src['partition']}/{src['offset']}"
+
+
 def dead_letter_from_envelope(env: dict[str, Any], reason: Reason, detail: str, *, stage: str) -> Emit:
     src = env["source"]
     return dead_letter(base64.b64decode(env["raw_b64"]), reason, detail, stage=stage, topic=src["topic"],
