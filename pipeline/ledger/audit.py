@@ -27,7 +27,6 @@ GENESIS_HASH = "0" * 64
 #: The action of the row that records a posting batch's entries of one organisation; its payload is
 #: {"entries": [[entry_id, event_id, smart_code, currency, total, line_count], ...]}.
 ENTRIES_POSTED = "entries.posted"
-POSTED_ENTRY_FIELDS = ("entry_id", "event_id", "smart_code", "currency", "total", "lines")
 _PLAIN_SCALARS = (str, int, bool)
 # What json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) does,
 # without building an encoder per call.
@@ -155,23 +154,14 @@ def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str) -> list
     """Chain ``records`` (all of one organisation) after the head ``(head_seq, head_hash)``."""
     rows: list[ChainedRow] = []
     prev_hash, seq = head_hash, head_seq
-    last_at: datetime | None = None       # a batch's records usually share one timestamp: convert it once
-    occurred_at, iso = datetime.min, ""
     for rec in records:
         seq += 1
         payload = normalise_payload(rec.payload)
-        if rec.occurred_at is not last_at:
-            last_at = rec.occurred_at
-            occurred_at = (last_at if last_at.tzinfo else last_at.replace(tzinfo=UTC)).astimezone(UTC)
-            iso = _iso_utc(occurred_at)
+        occurred_at = rec.occurred_at if rec.occurred_at.tzinfo else rec.occurred_at.replace(tzinfo=UTC)
+        occurred_at = occurred_at.astimezone(UTC)
         org = str(rec.organization_id).lower()
-        if (type(rec.actor) is str and type(rec.action) is str and _str_or_none(rec.record_key)
-                and _str_or_none(rec.subject) and _is_flat_plain(payload)):
-            content = _canonical_flat(org, seq, rec.record_key, iso, rec.actor, rec.action, rec.subject, payload)
-        else:
-            content = _canonical_json(org, seq, rec.record_key, occurred_at, rec.actor, rec.action, rec.subject,
-                                      payload)
-        digest = hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+        digest = link_hash(prev_hash, canonical(org, seq, rec.record_key, occurred_at, rec.actor, rec.action,
+                                                rec.subject, payload))
         rows.append(ChainedRow(org, seq, rec.record_key, occurred_at, rec.actor, rec.action, rec.subject, payload,
                                prev_hash, digest))
         prev_hash = digest

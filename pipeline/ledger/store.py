@@ -8,10 +8,10 @@ period, bad smart code, unbalanced → that entry alone is REJECTED with its rea
 with COPY into per-connection temporary tables (amounts as exact decimal text, cheaper to encode
 than binary numeric) and moved into the ledger by one ``INSERT … SELECT … ON CONFLICT DO NOTHING
 RETURNING id``: an entry whose key already exists is a DUPLICATE and adds nothing, without failing
-the rest. The audit row of every posted entry is chained in the same database transaction. The
-database re-checks balance (its deferred check fired just before the audit rows of a large batch,
-else at commit), the key by unique constraint, the period and the organisation by trigger, and
-tenancy by RLS.
+the rest. The batch's audit rows (one per organisation, listing its entries) are chained in the
+same database transaction. The database re-checks balance (its deferred check fired just before
+the audit rows of a large batch, else at commit), the key by unique constraint, the period and
+the organisation by trigger, and tenancy by RLS.
 
 Work runs as ``hera_app`` acting for the batch's organisations (see ``tenancy``). Transient
 failures (serialization, deadlock, lost connection) are retried with bounded, jittered backoff;
@@ -556,7 +556,8 @@ class LedgerStore:
                             ) -> dict[str, Any]:
         """``read`` for several organisations in one transaction acting for all of them, keyed back
         by the ids as given; organisations ``read`` found nothing for are left out."""
-        orgs = sorted({_require_uuid(o) for o in org_ids})
+        ids = {o: _require_uuid(o) for o in org_ids}
+        orgs = sorted(set(ids.values()))
         if not orgs:
             return {}
 
@@ -565,7 +566,7 @@ class LedgerStore:
                 return await read(conn, orgs)
 
         found = await self._retrying(once)
-        return {o: found[_require_uuid(o)] for o in org_ids if _require_uuid(o) in found}
+        return {o: found[i] for o, i in ids.items() if i in found}
 
     async def save_memory(self, org_id: str, memory: Mapping[str, Any]) -> None:
         """Upsert every key of ``memory`` (keys not named are kept)."""
@@ -657,7 +658,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: datetime
                     ) -> list[audit_chain.AuditRecord]:
     """One chained audit row per organisation (and actor) per batch, listing every entry it posted with what
-    identifies its content (``POSTED_ENTRY_FIELDS``): the chain makes the list tamper-evident and
+    identifies its content (see ``audit.ENTRIES_POSTED``): the chain makes the list tamper-evident and
     ``hera verify`` checks the ledger against it, entry by entry. (A row per entry cost more than
     the entries' own inserts.) The record key names the batch by its first entry, so a batch is
     recorded once."""
