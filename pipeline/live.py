@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from pipeline.config import Settings
@@ -313,14 +313,14 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
                       str(in_flight()))
         return table
 
-    sent: list[Any] = []  # produce futures -> RecordMetadata (raw partition, offset)
+    sent: deque[Any] = deque()  # produce futures, in order -> RecordMetadata (raw partition, offset)
     mine: set[tuple[int, int]] = set()
 
     def in_flight() -> int:
         """Events of this run not yet accounted for (exact: by raw coordinates, so events of
         earlier runs on the same topics never count)."""
         while sent and sent[0].done():
-            meta = sent.pop(0).result()
+            meta = sent.popleft().result()
             mine.add((meta.partition, meta.offset))
         mine.difference_update([k for k in mine if k in tracker.accounted])
         return len(mine) + len(sent)
