@@ -53,7 +53,9 @@ class LinearModel:
             raise ModelArtifactError(f"weights shape {weights.shape} does not match features/classes")
         self.classes = list(classes)
         self.index = {code: i for i, code in enumerate(self.classes)}
-        self.weights = weights
+        # float64 like the feature rows: a float32 matrix would be up-cast to a float64 copy (tens of MB)
+        # by every product, which cost more than all the rest of a batch's scoring
+        self.weights = np.asarray(weights, dtype=np.float64)
         self.intercept = intercept.astype(np.float32)
         self.temperature = float(temperature)
         self.cal_coef = np.asarray(cal_coef, dtype=np.float64)
@@ -111,7 +113,7 @@ class LinearModel:
             raise ModelArtifactError(f"artifact format {meta.get('format_version')} / width {meta.get('n_features')}"
                                      f" does not match this code ({FORMAT_VERSION} / {N_FEATURES})")
         classes = [str(c) for c in data["classes"]]
-        weights = np.zeros((N_FEATURES, len(classes)), dtype=np.float32)
+        weights = np.zeros((N_FEATURES, len(classes)), dtype=np.float64)
         weights[data["rows"]] = data["coef"]
         warm_file = directory / WARM_TOKENS_FILE
         warm_tokens = warm_file.read_text(encoding="utf-8").split() if warm_file.exists() else []
