@@ -54,6 +54,9 @@ def is_currency(ccy: object) -> bool:
     return isinstance(ccy, str) and ccy in MINOR_UNITS
 
 
+_QUANTA = {ccy: Decimal(1).scaleb(-units) for ccy, units in MINOR_UNITS.items()}  # computed once: on every line
+
+
 def minor_units(ccy: str) -> int:
     """Decimal places of the currency's minor unit; ``KeyError`` for an unknown currency."""
     return MINOR_UNITS[ccy]
@@ -61,7 +64,8 @@ def minor_units(ccy: str) -> int:
 
 def exponent(ccy: str) -> Decimal:
     """The quantum of the currency, e.g. ``Decimal('0.01')`` for USD, ``Decimal('1')`` for JPY."""
-    return Decimal(1).scaleb(-MINOR_UNITS[ccy])
+    quantum = _QUANTA.get(ccy)
+    return quantum if quantum is not None else Decimal(1).scaleb(-MINOR_UNITS[ccy])
 
 
 def quantize(amount: Decimal, ccy: str) -> Decimal:

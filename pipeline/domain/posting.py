@@ -325,6 +325,8 @@ def _lines(ctx: _Ctx, legs: list[Leg]) -> tuple[JournalLine, ...]:
         if leg.amount != 0:
             merged.setdefault((account, leg.side), []).append(leg)
     lines = tuple(
+        JournalLine(account=account, side=side, amount=group[0].amount, currency=ccy, smart_code=code,
+                    description=group[0].description) if len(group) == 1 else
         JournalLine(account=account, side=side, amount=sum((g.amount for g in group), ZERO), currency=ccy,
                     smart_code=code, description=_shared_description(group))
         for (account, side), group in merged.items())
