@@ -59,7 +59,9 @@ T = TypeVar("T")
 StageFn = Callable[[list[Record]], Awaitable[BatchResult]]
 PoisonFn = Callable[[T, str, BaseException], tuple[Emit, dict[str, Any]]]
 FinishFn = Callable[[BatchResult], Awaitable[BatchResult]]
-Validated = tuple[dict[str, Any], int]  # a validated envelope and the partition its state lives on
+# a validated envelope, the partition its state lives on, and its parsed event when still at hand
+Validated = tuple[dict[str, Any], int, Any]
+Admitted = tuple[dict[str, Any], Any]  # an admitted envelope and its parsed event (or None)
 DEFER_SLEEP_SECONDS_MAX = 2.0
 
 
@@ -82,8 +84,9 @@ def poison_letter(rec: Record, stage: str, exc: BaseException) -> tuple[Emit, di
             audit_record(stage, None, None, "rejected", reason="POISON", source=source))
 
 
-def posting_poison_letter(item: tuple[dict[str, Any], Any], stage: str, exc: BaseException
-                          ) -> tuple[Emit, dict[str, Any]]:
+def item_poison_letter(item: tuple[dict[str, Any], Any], stage: str, exc: BaseException
+                       ) -> tuple[Emit, dict[str, Any]]:
+    """An (envelope, anything) item's POISON letter: the envelope's."""
     return envelope_poison_letter(item[0], stage, exc)
 
 
@@ -136,19 +139,33 @@ async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awa
     return merged
 
 
+_partitioner = DefaultPartitioner()
+
+
+@functools.lru_cache(maxsize=100_000)
+def org_partition(org: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a message keyed by ``org`` (murmur2)."""
+    every = list(range(partitions))
+    return int(_partitioner(org.encode(), every, every))
+
+
 async def publish(app: faust.App, settings: Settings, stage: str, result: BatchResult) -> None:
     """Produce every emit and the batch's audit records, and wait until the broker has them all."""
     futures = [await app.producer.send(w.topic, w.key, w.value, w.partition, None, None) for w in result.changelog]
     for emit in result.emits:
         futures.append(await app.producer.send(settings.topic(emit.topic_key), emit.key, emit.value, None,
                                                None, list(emit.headers) or None))
-    by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # one audit message per partition, holding the records of every organisation that partition
+    # carries: the records of an organisation land where a message keyed by it would (so they stay in
+    # order), in a handful of messages per batch instead of one per organisation
+    by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
     now = time.time()
     for rec in result.audit:
-        by_org[rec.get("organization_id") or "-"].append({**rec, "at": now, "stage": rec.get("stage", stage)})
-    for org, recs in by_org.items():
-        futures.append(await app.producer.send(settings.topic("audit"), org.encode(),
-                                               dumps({"records": recs}), None, None, None))
+        by_partition[org_partition(rec.get("organization_id") or "-", settings.partitions)].append(
+            {**rec, "at": now, "stage": rec.get("stage", stage)})
+    for partition, recs in by_partition.items():
+        futures.append(await app.producer.send(settings.topic("audit"), None, dumps({"records": recs}), partition,
+                                               None, None))
     if futures:
         await asyncio.gather(*futures)
     for outcome, n in result.outcomes.items():
@@ -283,19 +300,12 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         agent.__name__ = f"{stage}_agent"
         app.agent(topics[source], name=f"hera.{stage}", concurrency=1)(agent)
 
-    partitioner = DefaultPartitioner()
-    all_partitions = list(range(settings.partitions))
-
-    @functools.lru_cache(maxsize=100_000)
-    def partition_of(org: str) -> int:
-        return int(partitioner(org.encode(), all_partitions, all_partitions))
-
     def on_its_partition(rec: Record, org: str) -> bool:
         """True when a raw record already sits on the partition its organisation's admission state
         lives on (the producer keyed it by organisation with Kafka's default partitioner): then it is
         admitted, classified and posted right here instead of taking a second hop through the
         validated topic — the repartition is skipped, as Kafka Streams does for unchanged keys."""
-        return rec.partition == partition_of(org)
+        return rec.partition == org_partition(org, settings.partitions)
 
     async def do_validate(records: list[Record]) -> BatchResult:
         known = await rt.known_orgs()
@@ -315,7 +325,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         result, items = BatchResult(), []
         for rec in records:
             try:
-                items.append((orjson.loads(rec.value), rec.partition))
+                items.append((orjson.loads(rec.value), rec.partition, None))
             except ValueError as exc:  # not ours: nothing else can be done with it
                 add_poison(result, *poison_letter(rec, "classify", exc))
         return result.merge(await admit_classify(items)) if items else result
@@ -325,12 +335,14 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         it decided is written to the ledger by ``write_ledger`` (the batch's second phase)."""
         admitted, result = await admit(items)
         if admitted:
-            result.merge(await process_safely("classify", admitted, classify, envelope_poison_letter))
+            result.merge(await process_safely("classify", admitted, classify, item_poison_letter))
         return result
 
-    async def classify(envelopes: list[dict[str, Any]]) -> BatchResult:
+    async def classify(items: list[Admitted]) -> BatchResult:
+        envelopes = [env for env, _ in items]
         return classify_batch(envelopes, await rt.classify_context({e["event"]["organization_id"]
-                                                                    for e in envelopes}))
+                                                                    for e in envelopes}),
+                              events=[event for _, event in items])
 
     async def write_ledger(result: BatchResult) -> BatchResult:
         """The review items, then the auto-post entries in one transaction, durable before the batch
@@ -340,7 +352,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         if reviews:
             result.merge(await process_safely("review-queue", reviews, queue_reviews, envelope_poison_letter))
         if to_post:
-            result.merge(await process_safely("post", to_post, post_entries, posting_poison_letter))
+            result.merge(await process_safely("post", to_post, post_entries, item_poison_letter))
         return result
 
     async def queue_reviews(items: list[dict[str, Any]]) -> BatchResult:
@@ -355,21 +367,21 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     async def post_entries(items: list[tuple[dict[str, Any], Any]]) -> BatchResult:
         return await post_batch(items, await rt.store())
 
-    async def admit(items: list[Validated]) -> tuple[list[dict[str, Any]], BatchResult]:
+    async def admit(items: list[Validated]) -> tuple[list[Admitted], BatchResult]:
         """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass.
-        Returns the admitted envelopes in their original order."""
+        Returns the admitted envelopes (with their parsed events) in their original order."""
         fresh = [(i, item) for i, item in enumerate(items) if not item[0].get("admitted")]
-        keep = {i for i, (env, _) in enumerate(items) if env.get("admitted")}
+        keep = {i for i, (env, _, _) in enumerate(items) if env.get("admitted")}
         limit_of = await retry_transient("admission", lambda: rt.limits({env["event"]["organization_id"]
-                                                                         for _, (env, _) in fresh}))
-        decisions, changelog = admit_new(tables, [item for _, item in fresh], limit_of)
+                                                                         for _, (env, _, _) in fresh}))
+        decisions, changelog = admit_new(tables, [(env, partition) for _, (env, partition, _) in fresh], limit_of)
         result = BatchResult(changelog=changelog)
-        for (i, (env, _)), adm in zip(fresh, decisions.admissions, strict=True):
+        for (i, (env, _, _)), adm in zip(fresh, decisions.admissions, strict=True):
             if adm.verdict is Verdict.ADMIT:
                 keep.add(i)
             else:
                 admission_outcome(result, env, adm)
-        return [env for i, (env, _) in enumerate(items) if i in keep], result
+        return [(env, event) for i, (env, _, event) in enumerate(items) if i in keep], result
 
     async def do_audit(records: list[Record]) -> BatchResult:
         store = await rt.store()

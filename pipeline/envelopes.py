@@ -107,10 +107,11 @@ def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
 
 
 def posted_message(entry: JournalEntry, entry_id: str | None, *, classification: Any, source: Any,
-                   redelivered: bool = False) -> Emit:
-    """The ``hera.entries.posted`` message of one entry, keyed by organisation."""
-    body: dict[str, Any] = {"entry_id": entry_id, **entry_to_json(entry), "classification": classification,
-                            "source": source}
+                   redelivered: bool = False, body: dict[str, Any] | None = None) -> Emit:
+    """The ``hera.entries.posted`` message of one entry, keyed by organisation (``body``: the entry's
+    ``entry_to_json`` when the caller already has it)."""
+    body = {"entry_id": entry_id, **(body or entry_to_json(entry)), "classification": classification,
+            "source": source}
     if redelivered:
         body["redelivered"] = True
     return Emit("posted", entry.organization_id.encode(), dumps(body))

@@ -36,7 +36,7 @@ class BatchResult:
     audit: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
     to_post: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (classified envelope, entry)
-    inline: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (validated envelope, partition)
+    inline: list[tuple[dict[str, Any], int, Any]] = field(default_factory=list)  # (envelope, partition, event)
     changelog: list[Any] = field(default_factory=list)  # table changelog records to produce with the batch
 
     def merge(self, other: BatchResult) -> BatchResult:
@@ -108,7 +108,7 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "raw_b64": base64.b64encode(rec.value).decode(),
         }
         if inline is not None and inline(rec, org):
-            result.inline.append((envelope, rec.partition))
+            result.inline.append((envelope, rec.partition, event))
         else:
             result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
         result.count("validated")
@@ -174,13 +174,16 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
 
 
-def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext,
-                   stage: str = "classify") -> BatchResult:
+def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage: str = "classify", *,
+                   events: list[Any] | None = None) -> BatchResult:
+    """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
+    (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
     from pipeline.envelopes import entry_to_json
     from schemas.events import RawTransactionV1
 
     result = BatchResult()
-    events = [RawTransactionV1.model_validate(env["event"]) for env in envelopes]
+    events = [event if event is not None else RawTransactionV1.model_validate(env["event"])
+              for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
     for env, event, cls in zip(envelopes, events, classifications, strict=True):
         org = str(event.organization_id)
@@ -230,7 +233,7 @@ async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, s
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:
             result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source")))
+                                               source=env.get("source"), body=env.get("entry")))
             result.count(Outcome.POSTED)
             result.audit.append(audit_record(stage, org, entry.event_id, "posted", entry_id=res.entry_id,
                                              smart_code=entry.smart_code, total=str(entry.total)))
@@ -239,7 +242,8 @@ async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, s
             # announcing it. Announce it (again): consumers deduplicate by entry_id, and an entry
             # must never be in the ledger without having been published.
             result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source"), redelivered=True))
+                                               source=env.get("source"), redelivered=True,
+                                               body=env.get("entry")))
             result.count(Outcome.DUPLICATE)
             result.audit.append(audit_record(stage, org, entry.event_id, "duplicate", entry_id=res.entry_id,
                                              source=env.get("source")))
