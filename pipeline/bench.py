@@ -99,7 +99,7 @@ def run_bench(settings: Settings, n_events: int, *, workers: int = 1, timeout_se
 
 def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds: float, env: dict[str, str]
                ) -> dict[str, Any]:
-    from pipeline.live import Tracker, isolated_run, produce, start_worker, stop_worker
+    from pipeline.live import Tracker, isolated_run, org_key, produce, start_worker, stop_worker
 
     settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
@@ -112,8 +112,9 @@ def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds:
         await tracker.start()
         await asyncio.sleep(8 + 4 * (workers - 1))  # let the workers join, so the clock measures processing
         try:
+            keys = [org_key(value) for value in events]  # a producer knows its events' organisations
             started = time.monotonic()
-            metas = await produce(settings, events)
+            metas = await produce(settings, events, keys)
             while len(tracker.accounted) < len(events) and time.monotonic() - started < timeout_seconds:
                 await tracker.poll()
             elapsed = time.monotonic() - started

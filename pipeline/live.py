@@ -19,6 +19,8 @@ import uuid
 from collections import Counter, deque
 from typing import Any
 
+import orjson
+
 from pipeline.config import Settings
 
 WORKER_STOP_TIMEOUT_SECONDS = 20.0
@@ -112,8 +114,6 @@ class Tracker:
         return False
 
     def _read(self, topic: str, m: Any) -> None:
-        import json
-
         from pipeline.envelopes import headers_dict
 
         raw_topic = self.settings.topic("raw")
@@ -125,12 +125,14 @@ class Tracker:
             self._account((int(h["hera-source-partition"]), int(h["hera-source-offset"])), "rejected")
             self.reasons[h.get("hera-reason", "?")] += 1
             return
-        body = json.loads(m.value)
         if topic == self.settings.topic("audit"):
-            for rec in body.get("records", []):
+            if b'"duplicate"' not in m.value:  # most audit messages say nothing the tracker needs
+                return
+            for rec in orjson.loads(m.value).get("records", []):
                 if rec.get("outcome") == "duplicate" and rec.get("source"):
                     self._account(_coords(rec["source"]), "duplicate")
             return
+        body = orjson.loads(m.value)
         key = _coords(body.get("source") or {})
         if topic == self.settings.topic("deferred"):
             self.parked.add(key)
@@ -194,16 +196,18 @@ def org_key(value: bytes) -> bytes | None:
     return org.encode() if isinstance(org, str) else None
 
 
-async def produce(settings: Settings, events: list[bytes]) -> list[Any]:
+async def produce(settings: Settings, events: list[bytes], keys: list[bytes | None] | None = None) -> list[Any]:
     """Write raw events keyed by organisation, as producers should (an organisation's events then
     stay in order on one partition, and the worker skips the re-keying hop); returns each one's
-    RecordMetadata (partition, offset, timestamp)."""
+    RecordMetadata (partition, offset, timestamp). ``keys``: the events' ``org_key``s, if known."""
     from aiokafka import AIOKafkaProducer
 
+    keys = keys if keys is not None else [org_key(value) for value in events]
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(settings.topic("raw"), value, key=org_key(value)) for value in events]
+        futures = [await producer.send(settings.topic("raw"), value, key=key)
+                   for value, key in zip(events, keys, strict=True)]
         return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
