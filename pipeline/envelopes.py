@@ -3,7 +3,8 @@
 * ``hera.transactions.validated``: {"v": 1, "event": <sanitised RawTransactionV1>, "fingerprint",
   "source": {topic, partition, offset}, "raw_b64"} — the original bytes travel along so that a later
   stage can still dead-letter them verbatim.
-* ``hera.transactions.classified``: the validated envelope plus "classification" and "entry".
+* ``hera.transactions.classified``: the validated envelope (without ``raw_b64``) plus "classification"
+  and "entry".
 * ``hera.entries.posted``: one message per journal entry, keyed by organisation, carrying
   ``entry_id`` so consumers can deduplicate.
 * ``hera.deadletter``: the value is the *original bytes*, unchanged; why and where from travel in

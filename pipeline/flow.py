@@ -199,7 +199,9 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
                                          "alternatives": [list(a) for a in cls.alternatives]},
                "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
         if decision.outcome == Outcome.POSTED:
-            result.emits.append(Emit("classified", org.encode(), dumps(out)))
+            # the record of the decision, without the original bytes (they are in the raw topic, at
+            # ``source``; carried further only by what may still be dead-lettered later)
+            result.emits.append(Emit("classified", org.encode(), dumps({k: v for k, v in out.items() if k != "raw_b64"})))
             result.to_post.append((out, decision.entry))
             result.count("classified")
         else:
