@@ -17,12 +17,13 @@ currencies and quantise every amount to its currency. Without it only the syntax
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -175,6 +176,24 @@ Category = Annotated[str, PlainValidator(_category)]
 Metadata = Annotated[dict[str, Any], PlainValidator(_metadata)]
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _updated(model: _M, update: dict[str, Any]) -> _M:
+    """``model.model_copy(update=update)``, but ``model`` itself when no value in ``update`` is new.
+
+    "New" is by identity: ``_quantised`` hands back the very objects it was given for what did not
+    change, so an unchanged model is kept instead of copied. The model gets the same
+    ``model_fields_set`` the copy would have had (``model_copy`` marks every updated name as set).
+    The model is normally the one this validation has just built; revalidating an existing
+    instance with the currency table gives back that instance (so marked) rather than a copy.
+    """
+    if all(map(operator.is_, update.values(), map(model.__dict__.__getitem__, update))):
+        model.__pydantic_fields_set__.update(update)
+        return model
+    return model.model_copy(update=update)
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -261,7 +280,13 @@ class RawTransactionV1(_Wire):
         return self._quantised(table)
 
     def _quantised(self, table: Mapping[str, int]) -> RawTransactionV1:
-        """Check the currency and that no amount has more decimals than it allows; quantise all."""
+        """Check the currency and that no amount has more decimals than it allows; quantise all.
+
+        Most amounts already carry their currency's exponent, so the quantised Decimal is the same
+        as the given one (equal in value with the same exponent, hence the same digits; quantize
+        keeps the sign): those keep their object, and a model in which nothing changes is kept
+        rather than copied (see ``_updated``). "12.5" in USD still becomes "12.50".
+        """
         if self.currency not in table:
             raise PydanticCustomError("currency_unknown", "currency {c} is not a known ISO 4217 code",
                                       {"c": self.currency})
@@ -274,17 +299,26 @@ class RawTransactionV1(_Wire):
             if exact != value:
                 raise PydanticCustomError("amount_invalid", "{v} has more decimals than {c} allows",
                                           {"v": str(value), "c": self.currency})
-            return exact
+            return value if exact.same_quantum(value) else exact   # equal and same exponent: same digits
 
-        def sub(model: BaseModel | None, *names: str) -> Any:
-            return None if model is None else model.model_copy(
-                update={n: q(getattr(model, n)) for n in names})
+        def one(model: _M, *names: str) -> _M:
+            return _updated(model, {n: q(getattr(model, n)) for n in names})
 
-        return self.model_copy(update={
+        def sub(model: _M | None, *names: str) -> _M | None:
+            return None if model is None else one(model, *names)
+
+        def each(models: list[_M] | None) -> list[_M] | None:
+            if models is None:
+                return None
+            done = [one(model, "amount") for model in models]
+            return models if all(map(operator.is_, done, models)) else done
+
+        return _updated(self, {
             "amount": q(self.amount), "tip": q(self.tip), "fees": q(self.fees),
             "tax": sub(self.tax, "amount"),
-            "lines": None if self.lines is None else [sub(line, "amount") for line in self.lines],
-            "payments": None if self.payments is None else [sub(p, "amount") for p in self.payments],
+            "lines": each(self.lines),
+            "payments": each(self.payments),
             "payroll": sub(self.payroll, "gross", "employee_withholdings", "employer_taxes"),
             "loan": sub(self.loan, "principal", "interest"),
         })
+

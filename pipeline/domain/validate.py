@@ -15,6 +15,13 @@ before any v1 schema check: the v1 schema says nothing about another version's f
 
 Pure: no I/O, no clock. ``content_fingerprint`` hashes the canonical JSON of the sanitised event
 so that a reused ``event_id`` with different content can be told from an exact redelivery.
+
+This runs once per event on the hot path, so the common cases take exact fast paths: ASCII text
+skips the Unicode steps that cannot change it, text that cannot hold 13 digits skips the card
+search, the event is dumped to JSON once (``Validated.body``, reused for the envelope) and its
+canonical form is written by orjson where that gives the same bytes as the standard library.
+Each fast path says why it is exact; ``tests/property/test_validate_properties.py`` checks them
+against the straightforward forms over arbitrary input.
 """
 
 from __future__ import annotations
@@ -24,23 +31,26 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
 from schemas.events import SCHEMA_VERSION, RawTransactionV1
 
-__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "content_fingerprint", "mask_pans",
-           "sanitise_text", "validate_raw"]
+__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "body_fingerprint", "canonical_json",
+           "content_fingerprint", "mask_pans", "sanitise_text", "validate_many", "validate_raw"]
 
 PAYLOAD_BYTES_MAX = 65536
 METADATA_DEPTH_MAX = 16
 DETAIL_LENGTH_MAX = 200
 TEXT_FIELDS = ("description", "counterparty", "reference", "smart_code")
 PAN_DIGITS_MIN, PAN_DIGITS_MAX = 13, 19
+STAGE_RUN = 128   # events per stage in validate_many
 
 _ERROR_REASONS = {
     "amount_invalid": Reason.AMOUNT_INVALID,
@@ -51,16 +61,32 @@ _ERROR_REASONS = {
 _PRECEDENCE = {reason: index for index, reason in enumerate(Reason)}
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# General category Cc is exactly U+0000–U+001F and U+007F–U+009F, and Cs exactly the surrogates
+# U+D800–U+DFFF (both sets are frozen by Unicode's stability policy; a test checks every code point
+# against ``unicodedata.category``), so these classes match what a per-character lookup would.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_OR_SURROGATES = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_CONTROLS_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F)}
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
+# PAN_DIGITS_MIN (13) digits in a row, each pair separated by at most one space or dash: every
+# digit run that holds a card number contains such a stretch, so text without one has nothing to mask.
+_PAN_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
 _GROUP_SPLIT = re.compile(r"([ -])")
+_ORJSON_SCALARS = frozenset({str, int, bool, type(None)})
+_STR_ONLY = frozenset({str})
 
 
 @dataclass(frozen=True, slots=True)
 class Validated:
-    """A sanitised, schema-valid event and the fingerprint of its content."""
+    """A sanitised, schema-valid event and the fingerprint of its content.
+
+    ``body`` is the event as ``model_dump(mode="json", exclude_none=True)``: the dict the
+    fingerprint hashes and the validated envelope carries, dumped once for both.
+    """
 
     event: RawTransactionV1
     fingerprint: str
+    body: dict[str, Any] = field(repr=False, compare=False)
 
 
 class _Bad(Exception):
@@ -71,16 +97,44 @@ class _Bad(Exception):
 
 def validate_raw(raw: bytes, *, payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> Validated | Rejected:
     """Decode, sanitise and validate one raw event; never raises on any input bytes."""
+    return _finished(_modelled(_cleaned(raw, payload_bytes_max)))
+
+
+def validate_many(raws: Sequence[bytes], *, payload_bytes_max: int = PAYLOAD_BYTES_MAX
+                  ) -> list[Validated | Rejected]:
+    """``[validate_raw(raw) for raw in raws]``, computed stage by stage.
+
+    Each stage runs over a run of ``STAGE_RUN`` events before the next one starts. The results are
+    the same (every stage is a pure function of one event), but decoding, pydantic's validator and
+    its serializer each keep their code and data in the CPU caches for a whole run instead of
+    evicting each other on every event, which saves about a third of the CPU time per event.
+    """
+    out: list[Validated | Rejected] = []
+    for start in range(0, len(raws), STAGE_RUN):
+        cleaned = [_cleaned(raw, payload_bytes_max) for raw in raws[start:start + STAGE_RUN]]
+        modelled = [_modelled(clean) for clean in cleaned]
+        out += [_finished(event) for event in modelled]
+    return out
+
+
+def _cleaned(raw: bytes, payload_bytes_max: int) -> dict[str, Any] | Rejected:
+    """Stage 1: the decoded, version-checked and sanitised event object."""
     try:
         obj = _decode(raw, payload_bytes_max)
         version = obj.get("schema_version")
         if type(version) is int and version != SCHEMA_VERSION:
             raise _Bad(Reason.SCHEMA_VERSION_UNSUPPORTED, f"schema_version {version} is not supported")
-        clean = _sanitise_event(obj)
+        return _sanitise_event(obj)
     except _Bad as bad:
         return Rejected(bad.reason, bad.detail)
+
+
+def _modelled(clean: dict[str, Any] | Rejected) -> RawTransactionV1 | Rejected:
+    """Stage 2: the schema-valid event (a rejection from stage 1 passes through)."""
+    if isinstance(clean, Rejected):
+        return clean
     try:
-        event = RawTransactionV1.model_validate(clean, context={"minor_units": MINOR_UNITS})
+        return RawTransactionV1.model_validate(clean, context={"minor_units": MINOR_UNITS})
     except ValidationError as exc:
         rejected = _rejection(exc)
         if rejected.reason is Reason.TAX_INVALID:
@@ -88,7 +142,14 @@ def validate_raw(raw: bytes, *, payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> V
             # currency) never ran; they rank higher, so look again without the tax.
             rejected = _without_tax(clean) or rejected
         return rejected
-    return Validated(event=event, fingerprint=content_fingerprint(event))
+
+
+def _finished(event: RawTransactionV1 | Rejected) -> Validated | Rejected:
+    """Stage 3: the event dumped to JSON once, for its fingerprint and its envelope."""
+    if isinstance(event, Rejected):
+        return event
+    body = event.model_dump(mode="json", exclude_none=True)
+    return Validated(event=event, fingerprint=body_fingerprint(body), body=body)
 
 
 def _without_tax(clean: dict[str, Any]) -> Rejected | None:
@@ -103,24 +164,91 @@ def _without_tax(clean: dict[str, Any]) -> Rejected | None:
 
 def content_fingerprint(event: RawTransactionV1) -> str:
     """sha256 (hex) of the canonical JSON of the sanitised event (sorted keys, no nulls)."""
-    body = event.model_dump(mode="json", exclude_none=True)
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return body_fingerprint(event.model_dump(mode="json", exclude_none=True))
+
+
+def body_fingerprint(body: dict[str, Any]) -> str:
+    """``content_fingerprint`` of an event, given its ``model_dump(mode="json", exclude_none=True)``.
+
+    Only ``metadata`` is looked through for what orjson would write differently (see
+    ``canonical_json``): by the schema every other field dumps to a string, the integer
+    ``schema_version`` (always 1), or objects and arrays of strings
+    (``tests/unit/test_validate_fast_paths.py`` checks the schema for this).
+    """
+    metadata = body.get("metadata")
+    exact = metadata is None or _orjson_exact(metadata)
+    return hashlib.sha256(_canonical(body, orjson_exact=exact)).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` as UTF-8.
+
+    Fingerprints are stored (dedupe tables), so these bytes must never change. orjson with sorted
+    keys writes the same bytes for dicts with ``str`` keys, lists, ``str``, ``int``, ``bool`` and
+    ``None``: the same escapes (only ``"``, ``\\`` and U+0000–U+001F, the short forms where JSON
+    has them, else lowercase ``\\u00XX``), other characters as UTF-8, keys in code point order
+    (UTF-8 byte order is code point order) and integers in decimal. Floats are where the two
+    differ (``1e+16`` against ``1e16``), so a value holding any float, or any other type, is
+    written by the standard library; so is anything orjson refuses (integers beyond 64 bits, lone
+    surrogates, very deep nesting), which keeps the standard library's behaviour for it too.
+    """
+    return _canonical(value, orjson_exact=_orjson_exact(value))
+
+
+def _canonical(value: Any, *, orjson_exact: bool) -> bytes:
+    if orjson_exact:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _orjson_exact(value: Any) -> bool:
+    """True when ``value`` is built only of the types ``canonical_json`` may hand to orjson."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if not {*map(type, item)} <= _STR_ONLY:
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in _ORJSON_SCALARS:
+            return False
+    return True
 
 
 def sanitise_text(text: str, *, collapse: bool = True) -> str:
-    """Control characters -> space, invisible characters dropped, NFC, card numbers masked."""
-    text = _SURROGATES.sub("\ufffd", text)
-    text = unicodedata.normalize("NFC", text)
-    text = _INVISIBLE.sub("", text)
-    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    """Control characters -> space, invisible characters dropped, NFC, card numbers masked.
+
+    ASCII text (most of it) takes a shorter, exact path: it holds no surrogates and no invisible
+    characters (both lie outside ASCII), it is already NFC, and its only control characters are
+    U+0000–U+001F and U+007F — exactly the ASCII characters ``str.isprintable`` rejects.
+    """
+    if text.isascii():
+        if not text.isprintable():
+            text = text.translate(_ASCII_CONTROLS_TO_SPACE)
+    else:
+        text = _SURROGATES.sub("\ufffd", text)
+        text = unicodedata.normalize("NFC", text)
+        text = _INVISIBLE.sub("", text)
+        text = _CONTROLS.sub(" ", text)
     if collapse:
         text = " ".join(text.split())
     return mask_pans(text)
 
 
 def mask_pans(text: str) -> str:
-    """Mask every Luhn-valid card number (13–19 digits, grouped by spaces/dashes) as 123456*7890."""
+    """Mask every Luhn-valid card number (13–19 digits, grouped by spaces/dashes) as 123456*7890.
+
+    Text without 13 digits separated by at most one space or dash each has no digit run long
+    enough to hold a card number, so it is returned as it is without the run-by-run search.
+    """
+    if _PAN_CANDIDATE.search(text) is None:
+        return text
     return _DIGIT_RUN.sub(_mask_run, text)
 
 
@@ -172,7 +300,9 @@ def _decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _Bad(Reason.ENCODING_INVALID, f"not UTF-8 at byte {exc.start}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        if text.startswith("\ufeff"):   # what json.loads checks before it decodes
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _DECODER.decode(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise _Bad(Reason.ENCODING_INVALID, f"not JSON: {str(exc)[:80]}") from None
     except _NonFinite:
@@ -199,11 +329,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every call: ``json.loads`` with these hooks would build the same one each time.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
     clean = dict(obj)
     event_id = clean.get("event_id")
-    if isinstance(event_id, str) and (event_id != event_id.strip() or
-                                      any(unicodedata.category(ch) in ("Cc", "Cs") for ch in event_id)):
+    if isinstance(event_id, str) and (event_id != event_id.strip()
+                                      or _CONTROLS_OR_SURROGATES.search(event_id)):
         raise _Bad(Reason.SCHEMA_INVALID, "event_id: control characters or surrounding whitespace")
     for name in TEXT_FIELDS:
         if isinstance(clean.get(name), str):

@@ -1,0 +1,139 @@
+"""The facts validation's fast paths rest on, checked exhaustively or against the schema.
+
+(The fast paths themselves are compared with the straightforward code over arbitrary input in
+``tests/property/test_validate_properties.py``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+import unicodedata
+from typing import Any
+
+import pytest
+
+from pipeline.domain import validate as v
+from pipeline.domain.outcomes import Reason, Rejected
+from pipeline.envelopes import Record, dumps
+from pipeline.flow import validate_batch
+from pipeline.sample import sample_events
+from schemas.events import RawTransactionV1
+
+
+def test_character_classes_are_the_unicode_categories() -> None:
+    """``_CONTROLS`` is exactly category Cc, ``_CONTROLS_OR_SURROGATES`` exactly Cc and Cs."""
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        category = unicodedata.category(ch)
+        assert (v._CONTROLS.match(ch) is not None) == (category == "Cc"), hex(code)
+        assert (v._CONTROLS_OR_SURROGATES.match(ch) is not None) == (category in ("Cc", "Cs")), hex(code)
+
+
+def test_ascii_needs_only_the_control_mapping() -> None:
+    """ASCII: no surrogates or invisible characters, NFC already, controls = not printable."""
+    for code in range(128):
+        ch = chr(code)
+        assert v._SURROGATES.match(ch) is None and v._INVISIBLE.match(ch) is None
+        assert unicodedata.normalize("NFC", ch) == ch
+        control = unicodedata.category(ch) == "Cc"
+        assert (not ch.isprintable()) == control == (code in v._ASCII_CONTROLS_TO_SPACE)
+    everything = "".join(map(chr, range(128)))
+    assert unicodedata.normalize("NFC", everything) == everything
+
+
+def _json_kinds(node: dict[str, Any], defs: dict[str, Any]) -> set[str | None]:
+    if "$ref" in node:
+        return _json_kinds(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in node:
+        return set().union(*(_json_kinds(option, defs) for option in node["anyOf"]))
+    kind = node.get("type")   # no type: anything at all
+    if kind == "object":
+        assert node.get("additionalProperties") is False
+        return {"object"}.union(*(_json_kinds(p, defs) for p in node.get("properties", {}).values()))
+    if kind == "array":
+        return {"array"} | _json_kinds(node["items"], defs)
+    return {kind}
+
+
+def test_only_metadata_can_dump_to_a_json_number() -> None:
+    """What lets ``body_fingerprint`` look for floats in ``metadata`` only."""
+    schema = RawTransactionV1.model_json_schema(mode="serialization")
+    for name, prop in schema["properties"].items():
+        if name == "metadata":
+            continue
+        kinds = _json_kinds(prop, schema["$defs"])
+        if name == "schema_version":
+            assert kinds == {"integer"}   # and the schema takes only 1
+        else:
+            assert kinds <= {"string", "null", "object", "array"}, (name, kinds)
+
+
+@pytest.mark.parametrize("payload", [
+    "\ufeff{}".encode(), b"\xef\xbb\xbf" + b'{"a": 1}', b"{} x", b"", b"  ", b"{", b'{"a": 1e999}',
+    b'{"a": ' + b"7" * 5000 + b"}", b'{"a": -Infinity}', b"[" * 5000, b'{"a": "\\ud800"}',
+])
+def test_decoder_gives_the_json_loads_answers(payload: bytes) -> None:
+    try:
+        obj = json.loads(payload.decode(), parse_constant=v._reject_constant, parse_float=v._finite_float)
+        expected: Any = obj if isinstance(obj, dict) else "not a dict"
+    except v._NonFinite:
+        expected = (Reason.ENCODING_INVALID, "NaN and Infinity are not JSON")
+    except (json.JSONDecodeError, RecursionError) as exc:
+        expected = (Reason.ENCODING_INVALID, f"not JSON: {str(exc)[:80]}")
+    except ValueError as exc:
+        expected = (Reason.SCHEMA_INVALID, f"number out of range: {str(exc)[:60]}")
+    try:
+        got: Any = v._decode(payload, v.PAYLOAD_BYTES_MAX)
+    except v._Bad as bad:
+        got = (bad.reason, bad.detail)
+    if expected == "not a dict":
+        assert got == (Reason.SCHEMA_INVALID, "event must be a JSON object")
+    else:
+        assert got == expected
+
+
+def test_bom_is_rejected_as_before() -> None:
+    result = v.validate_raw("\ufeff{}".encode())
+    detail = "not JSON: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
+    assert result == Rejected(Reason.ENCODING_INVALID, detail)
+
+
+def test_validated_envelopes_are_unchanged() -> None:
+    """The envelope's event is the event's own JSON dump and the fingerprint hashes it as before."""
+    raws = list(sample_events(600, seed=11, bad_share=0.1))
+    records = [Record("raw", i % 3, i, None, raw) for i, raw in enumerate(raws)]
+    result, _ = validate_batch(records, known_orgs=None, payload_bytes_max=v.PAYLOAD_BYTES_MAX)
+    validated = iter(e for e in result.emits if e.topic_key == "validated")
+    for rec in records:
+        checked = v.validate_raw(rec.value)
+        if isinstance(checked, Rejected):
+            continue
+        event = checked.event
+        body = event.model_dump(mode="json", exclude_none=True)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        expected = {"v": 1, "event": body, "fingerprint": hashlib.sha256(canonical.encode()).hexdigest(),
+                    "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
+                    "raw_b64": base64.b64encode(rec.value).decode()}
+        assert next(validated).value == dumps(expected)
+    assert next(validated, None) is None
+
+
+def test_ascii_pairs_are_nfc() -> None:
+    """No two ASCII characters compose, so ASCII text of any length is already NFC."""
+    for a in range(128):
+        for b in range(128):
+            pair = chr(a) + chr(b)
+            assert unicodedata.normalize("NFC", pair) == pair
+
+
+def test_orjson_writes_every_character_and_key_order_as_the_stdlib() -> None:
+    """The string escapes and key order ``canonical_json`` relies on, for every code point."""
+    chars = [chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
+    text = "".join(chars)
+    assert v.canonical_json(text) == json.dumps(text, ensure_ascii=False).encode("utf-8")
+    keyed = {ch: 0 for ch in reversed(chars[::3] + chars[1::3] + chars[2::3])}
+    stdlib = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert v.canonical_json(keyed) == stdlib
