@@ -19,6 +19,7 @@ from pathlib import Path
 
 import faust
 
+from agents import faust_speedups
 from agents.faust_fixes import install as install_faust_fixes
 from pipeline.config import TOPICS, Settings
 from pipeline.kafka_compat import install_end_offsets_shim
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]
+    faust_speedups.install(app)  # Faust's per-event path, ~5x cheaper: see agents/faust_speedups.py
     if register_agents:
         from agents import stages
 

@@ -36,6 +36,7 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.admission import Verdict, admit_new, admit_parked, create_tables
+from agents.outbox import Message, produce_all
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
@@ -151,10 +152,9 @@ def org_partition(org: str, partitions: int) -> int:
 
 async def publish(app: faust.App, settings: Settings, stage: str, result: BatchResult) -> None:
     """Produce every emit and the batch's audit records, and wait until the broker has them all."""
-    futures = [await app.producer.send(w.topic, w.key, w.value, w.partition, None, None) for w in result.changelog]
-    for emit in result.emits:
-        futures.append(await app.producer.send(settings.topic(emit.topic_key), emit.key, emit.value, None,
-                                               None, list(emit.headers) or None))
+    messages = [Message(w.topic, w.partition, w.key, w.value) for w in result.changelog]
+    messages += [Message(settings.topic(emit.topic_key), None, emit.key, emit.value, emit.headers or None)
+                 for emit in result.emits]
     # one audit message per partition, holding the records of every organisation that partition
     # carries: the records of an organisation land where a message keyed by it would (so they stay in
     # order), in a handful of messages per batch instead of one per organisation
@@ -163,11 +163,9 @@ async def publish(app: faust.App, settings: Settings, stage: str, result: BatchR
     for rec in result.audit:
         by_partition[org_partition(rec.get("organization_id") or "-", settings.partitions)].append(
             {**rec, "at": now, "stage": rec.get("stage", stage)})
-    for partition, recs in by_partition.items():
-        futures.append(await app.producer.send(settings.topic("audit"), None, dumps({"records": recs}), partition,
-                                               None, None))
-    if futures:
-        await asyncio.gather(*futures)
+    messages += [Message(settings.topic("audit"), partition, None, dumps({"records": recs}))
+                 for partition, recs in by_partition.items()]
+    await produce_all(app.producer._ensure_producer(), messages)
     for outcome, n in result.outcomes.items():
         metrics.EVENTS.labels(stage, outcome).inc(n)
     for reason, n in result.reasons.items():
@@ -242,12 +240,18 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                          started: float) -> None:
             if previous is not None:
                 await previous
-            if finish is not None:
-                result = await finish(result)
-            # a broker outage outlasting the client's own retries is waited out, not a crash that
-            # would strand the batch unacked; a retry may produce some messages twice (consumers
-            # deduplicate posted entries by entry_id; the ledger is idempotent)
-            await retry_transient(stage, lambda: publish(app, settings, stage, result))
+            try:
+                if finish is not None:
+                    result = await finish(result)
+                # a broker outage outlasting the client's own retries is waited out, not a crash that
+                # would strand the batch unacked; a retry may produce some messages twice (consumers
+                # deduplicate posted entries by entry_id; the ledger is idempotent)
+                await retry_transient(stage, lambda: publish(app, settings, stage, result))
+            except Exception:
+                # a bug, not bad input (that was handled per record): said now, in the worker's log,
+                # not when the next batch comes (which may be never); the records stay unacked
+                log.exception("%s: batch of %d not written or not published", stage, len(events))
+                raise
             metrics.BATCH_SECONDS.labels(stage).observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.labels(stage).observe(len(events))
             metrics.LAG.labels(stage).set_to_current_time()

@@ -1,0 +1,58 @@
+"""Produce a batch's messages as record batches, one per topic partition, and wait for all of them.
+
+A worker writes two to three messages per event (the classified and posted records, the admission
+changelog, its share of the audit messages). Sending them one by one (``producer.send``, which
+Faust's producer wraps) costs ~37 µs of CPU per message here: a future, an accumulator lookup and
+Faust's sensor calls for each. Filling aiokafka's ``BatchBuilder`` per partition and submitting it
+with ``send_batch`` costs ~10 µs per message (measured on this machine, 2026-11-28, see
+BENCHMARKS.md). What reaches the broker is the same: the same records on the same partitions — a
+keyed record goes where the producer's partitioner puts it (Kafka's murmur2 on the key), an
+unkeyed one to any available partition — and the caller still waits until the broker has them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+
+class Message(NamedTuple):
+    topic: str
+    partition: int | None  # None: the producer's partitioner decides (by key)
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] | None = None
+
+
+async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
+    """Produce ``messages`` with the aiokafka ``producer`` and wait until the broker acknowledged all.
+
+    Records of one partition keep their order (one batch after the other); a record too large for
+    an empty batch goes through ``producer.send`` on its own."""
+    by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = defaultdict(list)
+    known: set[str] = set()
+    for msg in messages:
+        if msg.topic not in known:
+            await producer.client._wait_on_metadata(msg.topic)
+            known.add(msg.topic)
+        partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
+        by_partition[(msg.topic, partition)].append((msg.key, msg.value, list(msg.headers or ())))
+    futures: list[asyncio.Future[Any]] = []
+    for (topic, partition), msgs in by_partition.items():
+        batch = producer.create_batch()
+        for key, value, headers in msgs:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                continue
+            if batch.record_count():  # full: submit it and start the next
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                    continue
+            futures.append(await producer.send(topic, value, key=key, partition=partition, headers=headers or None))
+            batch = producer.create_batch()
+        if batch.record_count():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+    if futures:
+        await asyncio.gather(*futures)
