@@ -13,9 +13,14 @@ unkeyed one to any available partition — and the caller still waits until the 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
+
+from aiokafka.partitioner import DefaultPartitioner
+
+_DEFAULT_PARTITIONER = DefaultPartitioner()
 
 
 class Message(NamedTuple):
@@ -24,6 +29,14 @@ class Message(NamedTuple):
     key: bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]] | None = None
+
+
+@functools.lru_cache(maxsize=65_536)
+def keyed_partition(key: bytes, partitions: int) -> int:
+    """Where Kafka's default partitioner puts a record with ``key`` (murmur2, in pure Python in
+    aiokafka: worth remembering, as the same organisations' keys come back batch after batch)."""
+    every = list(range(partitions))
+    return int(_DEFAULT_PARTITIONER(key, every, every))
 
 
 async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
@@ -37,7 +50,10 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
         if msg.topic not in known:
             await producer.client._wait_on_metadata(msg.topic)
             known.add(msg.topic)
-        partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
+        if msg.partition is None and msg.key is not None and type(producer._partitioner) is DefaultPartitioner:
+            partition = keyed_partition(msg.key, len(producer._metadata.partitions_for_topic(msg.topic)))
+        else:
+            partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
         by_partition[(msg.topic, partition)].append((msg.key, msg.value, list(msg.headers or ())))
     futures: list[asyncio.Future[Any]] = []
     for (topic, partition), msgs in by_partition.items():

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
-import functools
 import json
 import logging
 import time
@@ -33,10 +32,9 @@ from typing import Any, TypeVar
 
 import faust
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents.admission import Verdict, admit_new, admit_parked, create_tables
-from agents.outbox import Message, produce_all
+from agents.outbox import Message, keyed_partition, produce_all
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
@@ -140,14 +138,9 @@ async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awa
     return merged
 
 
-_partitioner = DefaultPartitioner()
-
-
-@functools.lru_cache(maxsize=100_000)
 def org_partition(org: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a message keyed by ``org`` (murmur2)."""
-    every = list(range(partitions))
-    return int(_partitioner(org.encode(), every, every))
+    return keyed_partition(org.encode(), partitions)
 
 
 async def publish(app: faust.App, settings: Settings, stage: str, result: BatchResult) -> None:

@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
+from pipeline.domain.canonical import canonical_bytes, canonical_json, orjson_exact
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
 from schemas.events import SCHEMA_VERSION, RawTransactionV1
@@ -72,8 +72,6 @@ _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
 # digit run that holds a card number contains such a stretch, so text without one has nothing to mask.
 _PAN_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
 _GROUP_SPLIT = re.compile(r"([ -])")
-_ORJSON_SCALARS = frozenset({str, int, bool, type(None)})
-_STR_ONLY = frozenset({str})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,49 +174,8 @@ def body_fingerprint(body: dict[str, Any]) -> str:
     (``tests/unit/test_validate_fast_paths.py`` checks the schema for this).
     """
     metadata = body.get("metadata")
-    exact = metadata is None or _orjson_exact(metadata)
-    return hashlib.sha256(_canonical(body, orjson_exact=exact)).hexdigest()
-
-
-def canonical_json(value: Any) -> bytes:
-    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` as UTF-8.
-
-    Fingerprints are stored (dedupe tables), so these bytes must never change. orjson with sorted
-    keys writes the same bytes for dicts with ``str`` keys, lists, ``str``, ``int``, ``bool`` and
-    ``None``: the same escapes (only ``"``, ``\\`` and U+0000–U+001F, the short forms where JSON
-    has them, else lowercase ``\\u00XX``), other characters as UTF-8, keys in code point order
-    (UTF-8 byte order is code point order) and integers in decimal. Floats are where the two
-    differ (``1e+16`` against ``1e16``), so a value holding any float, or any other type, is
-    written by the standard library; so is anything orjson refuses (integers beyond 64 bits, lone
-    surrogates, very deep nesting), which keeps the standard library's behaviour for it too.
-    """
-    return _canonical(value, orjson_exact=_orjson_exact(value))
-
-
-def _canonical(value: Any, *, orjson_exact: bool) -> bytes:
-    if orjson_exact:
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _orjson_exact(value: Any) -> bool:
-    """True when ``value`` is built only of the types ``canonical_json`` may hand to orjson."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            if not {*map(type, item)} <= _STR_ONLY:
-                return False
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind not in _ORJSON_SCALARS:
-            return False
-    return True
+    exact = metadata is None or orjson_exact(metadata)
+    return hashlib.sha256(canonical_bytes(body, exact=exact)).hexdigest()
 
 
 def sanitise_text(text: str, *, collapse: bool = True) -> str:
