@@ -1,8 +1,9 @@
 """Faust's per-event machinery, made cheaper (faust-streaming 0.15.3; see BENCHMARKS.md).
 
-A Faust agent that only consumes (``take_events(500)``) cost ~120 µs of CPU per event on this
-machine, more than validating an event. Measured with a consume-only worker (100,000 events, CPU
-of the worker process, 2026-11-28): 130 µs per event as shipped, 24 µs with all of the below.
+A Faust agent that only consumes (``take_events(500)``) cost ~130 µs of CPU per event on this
+machine, more than validating an event; with all of the below ~26 µs (``benchmarks/faust_bench.py``,
+CPU of the worker process over 50,000 events, median of 3, 2026-11-28; the steps' shares below are
+from the experiment that found them, 100,000 events).
 
 1. ``Consumer._drain_messages`` handed every fetched record to the conductor through
    ``Service.wait_first(callback(message), suspend_flow.wait())``: four tasks, an

@@ -1,11 +1,11 @@
 """Produce a batch's messages as record batches, one per topic partition, and wait for all of them.
 
 A worker writes two to three messages per event (the classified and posted records, the admission
-changelog, its share of the audit messages). Sending them one by one (``producer.send``, which
-Faust's producer wraps) costs ~37 µs of CPU per message here: a future, an accumulator lookup and
-Faust's sensor calls for each. Filling aiokafka's ``BatchBuilder`` per partition and submitting it
-with ``send_batch`` costs ~10 µs per message (measured on this machine, 2026-11-28, see
-BENCHMARKS.md). What reaches the broker is the same: the same records on the same partitions — a
+changelog, its share of the audit messages). Sent one by one through Faust's producer
+(``app.producer.send``: a future, an accumulator lookup and Faust's sensor calls each) a message
+cost the worker ~42 µs of CPU here; filling aiokafka's ``BatchBuilder`` per partition and submitting
+it with ``send_batch`` ~22 µs (``benchmarks/faust_bench.py``, 2026-11-28, see BENCHMARKS.md).
+What reaches the broker is the same: the same records on the same partitions — a
 keyed record goes where the producer's partitioner puts it (Kafka's murmur2 on the key), an
 unkeyed one to any available partition — and the caller still waits until the broker has them all.
 """
