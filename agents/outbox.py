@@ -39,6 +39,11 @@ def keyed_partition(key: bytes, partitions: int) -> int:
     return int(_DEFAULT_PARTITIONER(key, every, every))
 
 
+async def partition_count(producer: Any, topic: str) -> int:
+    """How many partitions ``topic`` has, from the producer's metadata (fetched if need be)."""
+    return len(await producer.client._wait_on_metadata(topic))
+
+
 async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
     """Produce ``messages`` with the aiokafka ``producer`` and wait until the broker acknowledged all.
 

@@ -34,7 +34,7 @@ import faust
 import orjson
 
 from agents.admission import Verdict, admit_new, admit_parked, create_tables
-from agents.outbox import Message, keyed_partition, produce_all
+from agents.outbox import Message, keyed_partition, partition_count, produce_all
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
@@ -151,14 +151,17 @@ async def publish(app: faust.App, settings: Settings, stage: str, result: BatchR
     # one audit message per partition, holding the records of every organisation that partition
     # carries: the records of an organisation land where a message keyed by it would (so they stay in
     # order), in a handful of messages per batch instead of one per organisation
-    by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    now = time.time()
-    for rec in result.audit:
-        by_partition[org_partition(rec.get("organization_id") or "-", settings.partitions)].append(
-            {**rec, "at": now, "stage": rec.get("stage", stage)})
-    messages += [Message(settings.topic("audit"), partition, None, dumps({"records": recs}))
-                 for partition, recs in by_partition.items()]
-    await produce_all(app.producer._ensure_producer(), messages)
+    producer, audit_topic = app.producer._ensure_producer(), settings.topic("audit")
+    if result.audit:
+        partitions = await partition_count(producer, audit_topic)
+        by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        now = time.time()
+        for rec in result.audit:
+            by_partition[org_partition(rec.get("organization_id") or "-", partitions)].append(
+                {**rec, "at": now, "stage": rec.get("stage", stage)})
+        messages += [Message(audit_topic, partition, None, dumps({"records": recs}))
+                     for partition, recs in by_partition.items()]
+    await produce_all(producer, messages)
     for outcome, n in result.outcomes.items():
         metrics.EVENTS.labels(stage, outcome).inc(n)
     for reason, n in result.reasons.items():
