@@ -47,6 +47,8 @@ The fixes (installed by ``install()``, idempotent)
 * ``Consumer.getmany`` records when a fetched record is being handed out, for the wait above.
 * ``Event.ack`` never acks a message skipped for an old generation or suspended flow control (it
   was never processed; it is fetched again after the seek to the committed offset).
+* Faust's livelock detector skips a partition that has no fetch position yet (sought to its
+  beginning, offset not yet resolved) instead of crashing the worker on aiokafka's assertion.
 
 This is at-least-once: records processed before the seek are processed again after it; the
 admission tables recognise the same record by its coordinates and the ledger has a unique
@@ -219,12 +221,34 @@ def guarded_ack(original: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return ack
 
 
+def positioned_verify_event_path(original: Callable[[Any, float, Any], None]) -> Callable[[Any, float, Any], None]:
+    """Wrap ``AIOKafkaConsumerThread.verify_event_path`` (Faust's livelock detector, every 2.5 s):
+    skip a partition that has no fetch position yet. A partition sought to its beginning (no
+    committed offset: the seek above) waits for its offset to be resolved; Faust read its position
+    anyway and aiokafka's assertion crashed the worker (seen: a worker restarted after a kill -9
+    that came before any commit). There is nothing to verify on such a partition yet."""
+
+    def verify_event_path(self: Any, now: float, tp: Any) -> None:
+        from aiokafka import TopicPartition
+
+        consumer = self._consumer
+        if consumer is not None:
+            state = consumer._fetcher._subscriptions.subscription.assignment.state_value(
+                TopicPartition(tp.topic, tp.partition))
+            if state is not None and not state.has_valid_position:
+                return None
+        return original(self, now, tp)
+
+    return verify_event_path
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
     from faust.events import Event
     from faust.transport.consumer import Consumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
     from mode.utils.queues import FlowControlEvent
 
     async def perform_seek(self: Any) -> None:
@@ -234,8 +258,10 @@ def install() -> None:
     Consumer.getmany = tracked_getmany(Consumer.getmany)  # type: ignore[method-assign]
     Event.ack = guarded_ack(Event.ack)  # type: ignore[method-assign]
     FlowControlEvent.resume = idempotent_resume(FlowControlEvent.resume)  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.verify_event_path = positioned_verify_event_path(  # type: ignore[method-assign]
+        AIOKafkaConsumerThread.verify_event_path)
     _installed = True
 
 
 __all__: list[str] = ["guarded_ack", "idempotent_resume", "install", "is_skipped_unprocessed", "offsets_after_seek",
-                      "purge_bookkeeping", "quiesced_perform_seek", "tracked_getmany"]
+                      "positioned_verify_event_path", "purge_bookkeeping", "quiesced_perform_seek", "tracked_getmany"]
