@@ -6,6 +6,7 @@ exactly one balanced entry per (organization_id, event_id) (invariants 1 and 2).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -22,7 +23,27 @@ pipe, pipe4 = harness.pipe, harness.pipe4  # fixtures
 
 EVENTS = 2000
 BEFORE_FAULT = 1200  # produced before the fault; the rest while it is being handled
+WARM_UP = 100  # produced at once, to know the workers are processing before the paced feed starts
 POSTED_AT_FAULT = 300
+FEED_PER_SECOND = 1000  # well below what the workers handle, so the fault lands mid-stream
+FEED_CHUNK = 50
+
+
+async def feed(p: Pipeline, events: list[bytes]) -> None:
+    """Produce ``events`` at about ``FEED_PER_SECOND``: a worker handles a backlog of a thousand
+    events in well under a second, faster than the fault could be aimed at its middle."""
+    for start in range(0, len(events), FEED_CHUNK):
+        await p.produce(events[start:start + FEED_CHUNK])
+        await asyncio.sleep(FEED_CHUNK / FEED_PER_SECOND)
+
+
+async def start_mid_stream(p: Pipeline, events: list[bytes], workers: list) -> tuple[int, asyncio.Task[None]]:
+    """Feed the events before the fault and return once ``POSTED_AT_FAULT`` are posted (with how many
+    were, and the feed still running): the moment to strike."""
+    await p.produce(events[:WARM_UP])
+    await wait_posted(p, WARM_UP // 2, 60, workers)
+    feeding = asyncio.ensure_future(feed(p, events[WARM_UP:BEFORE_FAULT]))
+    return await wait_posted(p, POSTED_AT_FAULT, 60, workers), feeding
 
 
 async def wait_posted(p: Pipeline, n: int, timeout_seconds: float, watch: list) -> int:
@@ -60,11 +81,11 @@ async def assert_all_accounted_once(p: Pipeline, events: list[bytes]) -> dict:
 async def test_kill_9_mid_stream_then_restart(pipe: Pipeline) -> None:
     events = structured_events(EVENTS, seed="kill9", orgs=org_ids(50, "kill9"))  # 40 per organisation
     first = pipe.start_worker("w-first")
-    await pipe.produce(events[:BEFORE_FAULT])
-    at_kill = await wait_posted(pipe, POSTED_AT_FAULT, 60, [first])
+    at_kill, feeding = await start_mid_stream(pipe, events, [first])
     pipe.kill(first, signal.SIGKILL)
     first.wait(10)
     assert first.returncode == -signal.SIGKILL
+    await feeding
     assert at_kill < BEFORE_FAULT, "the worker finished before it could be killed mid-stream"
     await pipe.produce(events[BEFORE_FAULT:])
 
@@ -81,9 +102,9 @@ async def test_two_workers_share_partitions_one_stops_mid_stream(pipe4: Pipeline
     events = structured_events(EVENTS, seed="pair", orgs=org_ids(50, "pair"))
     a = pipe4.start_worker("w-a")
     b = pipe4.start_worker("w-b")
-    await pipe4.produce(events[:BEFORE_FAULT])
-    at_stop = await wait_posted(pipe4, POSTED_AT_FAULT, 60, [a, b])
+    at_stop, feeding = await start_mid_stream(pipe4, events, [a, b])
     pipe4.kill(a, signal.SIGTERM)
+    await feeding
     await pipe4.produce(events[BEFORE_FAULT:])
     a.wait(30)
     assert a.returncode == 0, f"worker a did not stop cleanly on SIGTERM:\n{pipe4.log_tail()}"
