@@ -64,8 +64,7 @@ def minor_units(ccy: str) -> int:
 
 def exponent(ccy: str) -> Decimal:
     """The quantum of the currency, e.g. ``Decimal('0.01')`` for USD, ``Decimal('1')`` for JPY."""
-    quantum = _QUANTA.get(ccy)
-    return quantum if quantum is not None else Decimal(1).scaleb(-MINOR_UNITS[ccy])
+    return _QUANTA[ccy]  # KeyError for an unknown currency, as MINOR_UNITS gives
 
 
 def quantize(amount: Decimal, ccy: str) -> Decimal:

@@ -37,13 +37,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.domain.canonical import canonical_bytes, canonical_json, orjson_exact
+from pipeline.domain.canonical import canonical_bytes, orjson_exact
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
 from schemas.events import SCHEMA_VERSION, RawTransactionV1
 
-__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "body_fingerprint", "canonical_json",
-           "content_fingerprint", "mask_pans", "sanitise_text", "validate_many", "validate_raw"]
+__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "body_fingerprint", "content_fingerprint", "mask_pans",
+           "sanitise_text", "validate_many", "validate_raw"]
 
 PAYLOAD_BYTES_MAX = 65536
 METADATA_DEPTH_MAX = 16
@@ -169,7 +169,7 @@ def body_fingerprint(body: dict[str, Any]) -> str:
     """``content_fingerprint`` of an event, given its ``model_dump(mode="json", exclude_none=True)``.
 
     Only ``metadata`` is looked through for what orjson would write differently (see
-    ``canonical_json``): by the schema every other field dumps to a string, the integer
+    ``canonical.canonical_json``): by the schema every other field dumps to a string, the integer
     ``schema_version`` (always 1), or objects and arrays of strings
     (``tests/unit/test_validate_fast_paths.py`` checks the schema for this).
     """

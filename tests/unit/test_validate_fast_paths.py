@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline.domain import validate as v
+from pipeline.domain.canonical import canonical_json
 from pipeline.domain.outcomes import Reason, Rejected
 from pipeline.envelopes import Record, dumps
 from pipeline.flow import validate_batch
@@ -133,7 +134,7 @@ def test_orjson_writes_every_character_and_key_order_as_the_stdlib() -> None:
     """The string escapes and key order ``canonical_json`` relies on, for every code point."""
     chars = [chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
     text = "".join(chars)
-    assert v.canonical_json(text) == json.dumps(text, ensure_ascii=False).encode("utf-8")
+    assert canonical_json(text) == json.dumps(text, ensure_ascii=False).encode("utf-8")
     keyed = {ch: 0 for ch in reversed(chars[::3] + chars[1::3] + chars[2::3])}
     stdlib = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    assert v.canonical_json(keyed) == stdlib
+    assert canonical_json(keyed) == stdlib
