@@ -50,13 +50,12 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
     Records of one partition keep their order (one batch after the other); a record too large for
     an empty batch goes through ``producer.send`` on its own."""
     by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = defaultdict(list)
-    known: set[str] = set()
+    counts: dict[str, int] = {}  # partitions per topic (waiting for the topic's metadata once)
     for msg in messages:
-        if msg.topic not in known:
-            await producer.client._wait_on_metadata(msg.topic)
-            known.add(msg.topic)
+        if msg.topic not in counts:
+            counts[msg.topic] = await partition_count(producer, msg.topic)
         if msg.partition is None and msg.key is not None and type(producer._partitioner) is DefaultPartitioner:
-            partition = keyed_partition(msg.key, len(producer._metadata.partitions_for_topic(msg.topic)))
+            partition = keyed_partition(msg.key, counts[msg.topic])
         else:
             partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
         by_partition[(msg.topic, partition)].append((msg.key, msg.value, list(msg.headers or ())))
