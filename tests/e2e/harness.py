@@ -81,11 +81,10 @@ class Pipeline:
                         app_id=f"hera-{self.topic_prefix}")
 
     async def prepare(self) -> None:
-        from agents.app import topic_names
-        from pipeline.kafka_compat import ensure_topics
+        from pipeline.brokers import ensure_topics
         from pipeline.ledger.migrate import migrate
 
-        await ensure_topics(self.kafka_bootstrap, topic_names(self.settings), partitions=self.partitions)
+        await ensure_topics(self.settings)
         await migrate(self.database_url)
 
     def start_worker(self, worker_id: str | None = None, **env: str) -> subprocess.Popen[bytes]:
@@ -230,8 +229,6 @@ class Pipeline:
         """Every record of one of the pipeline's topics, up to its current end, in partition order."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from pipeline.kafka_compat import true_end_offsets
-
         consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False,
                                     auto_offset_reset="earliest", group_id=None,
                                     fetch_max_bytes=8 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)
@@ -240,7 +237,7 @@ class Pipeline:
             tps = [TopicPartition(self.settings.topic(key), p) for p in range(self.partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            ends = await true_end_offsets(consumer, tps)
+            ends = await consumer.end_offsets(tps)
             out: list[Any] = []
             deadline = time.monotonic() + timeout_seconds
             while True:
