@@ -9,7 +9,7 @@ import asyncio
 import gc
 import logging
 
-from pipeline.brokers import ensure_topics
+from pipeline.brokers import check_connection, ensure_topics
 from pipeline.config import Settings
 
 
@@ -18,6 +18,7 @@ def prepare(settings: Settings) -> None:
     from pipeline.ledger.migrate import migrate
 
     async def _prepare() -> None:
+        await check_connection(settings)  # one clear line for a wrong address, protocol or password
         await ensure_topics(settings)
         await migrate(settings.dsn())
 

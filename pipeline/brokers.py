@@ -15,6 +15,7 @@ from ``HERA_PARTITIONS``: keys would land on other partitions than the per-organ
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -217,3 +218,62 @@ async def delete_topics(target: Settings | str, names: Iterable[str]) -> list[st
         return doomed
     finally:
         await admin.close()
+
+
+# ---------------------------------------------------------------- connection check
+
+class BrokerConnectionError(RuntimeError):
+    """The configured Kafka cluster cannot be reached or refused us; the message says which setting."""
+
+
+async def check_connection(settings: Settings, timeout_seconds: float = ADMIN_TIMEOUT_SECONDS) -> int:
+    """Connect once with the configured security; the number of brokers, or one clear error."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
+
+    who = (f"as {settings.kafka_sasl_username!r} with {settings.kafka_sasl_mechanism} "
+           if settings.kafka_sasl_mechanism else "")
+    where = f"{settings.bootstrap()} ({settings.kafka_security_protocol}) {who}".strip()
+    admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout_seconds * 1000), **client_kwargs(settings))
+    aiokafka_log = logging.getLogger("aiokafka")
+    level = aiokafka_log.level
+    aiokafka_log.setLevel(logging.CRITICAL)  # the error below says it once, clearly
+    try:
+        await asyncio.wait_for(admin.start(), timeout_seconds)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_seconds)
+    except (KafkaError, OSError, TimeoutError, ssl.SSLError) as exc:
+        cause = await _first_connection_error(settings, timeout_seconds) or exc
+        reason = f"{type(cause).__name__}: {cause}".rstrip(": ")
+        if isinstance(cause, SaslAuthenticationFailed | UnsupportedSaslMechanismError):
+            raise BrokerConnectionError(
+                f"Kafka at {where} refused the credentials: check HERA_KAFKA_SASL_USERNAME, "
+                f"HERA_KAFKA_SASL_PASSWORD and HERA_KAFKA_SASL_MECHANISM ({reason})") from exc
+        if isinstance(cause, ssl.SSLError):
+            raise BrokerConnectionError(
+                f"TLS with Kafka at {where} failed: check HERA_KAFKA_SSL_CAFILE, HERA_KAFKA_SSL_CERTFILE "
+                f"and HERA_KAFKA_SSL_KEYFILE ({reason})") from exc
+        raise BrokerConnectionError(
+            f"cannot reach Kafka at {where}: {reason}; check HERA_KAFKA_BOOTSTRAP and "
+            "HERA_KAFKA_SECURITY_PROTOCOL (or run `hera services up`)") from exc
+    finally:
+        aiokafka_log.setLevel(level)
+        await admin.close()
+    return len(cluster.get("brokers", []))
+
+
+async def _first_connection_error(settings: Settings, timeout_seconds: float) -> BaseException | None:
+    """The real reason a bootstrap failed (aiokafka only says "Unable to bootstrap"): one direct
+    connection with the same security to the first bootstrap server."""
+    from aiokafka.conn import create_conn
+
+    kwargs = client_kwargs(settings)
+    host, _, port = kwargs.pop("bootstrap_servers").split(",")[0].strip().rpartition(":")
+    try:
+        conn = await asyncio.wait_for(create_conn(host, int(port), request_timeout_ms=int(timeout_seconds * 1000),
+                                                  **kwargs), timeout_seconds)
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return exc
+    conn.close()
+    return None

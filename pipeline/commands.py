@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import emit, main
+from pipeline.cli import emit, fail, main
 from pipeline.config import Settings
 
 
@@ -24,7 +24,13 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
         run_with_sample_stream(settings, rate=rate)
         return
     from agents.worker import run_worker
-    run_worker(settings)
+    from pipeline.brokers import BrokerConnectionError, TopicLayoutError
+    try:
+        run_worker(settings)
+    except BrokerConnectionError as exc:
+        fail(str(exc), 3)
+    except TopicLayoutError as exc:
+        fail(str(exc), 1)
 
 
 @main.command("demo")
