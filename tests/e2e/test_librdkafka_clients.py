@@ -17,9 +17,11 @@ import pytest
 
 from pipeline.brokers import librdkafka_config
 from pipeline.live import org_key
+from tests.e2e import harness
 from tests.e2e.harness import Pipeline, org_ids, structured_events
 
 pytestmark = [pytest.mark.e2e]
+pipe = harness.pipe  # fixture
 
 KEYED = 150
 UNKEYED = 90
