@@ -38,6 +38,7 @@ POSTED_AT_FAULT = 300
 FEED_PER_SECOND = 600
 FEED_CHUNK = 50
 OUTAGE_SECONDS = 3.0
+RESTART_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
@@ -52,7 +53,8 @@ class OwnBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.pid = embedded_kafka.start(self.home, self.port, self.controller_port).pid
+        # a restart after kill -9 recovers the logs first; a loaded CI machine is slower than 30 s
+        self.pid = embedded_kafka.start(self.home, self.port, self.controller_port, timeout=RESTART_TIMEOUT_SECONDS).pid
 
     def kill(self, sig: signal.Signals) -> None:
         os.kill(self.pid, sig)
