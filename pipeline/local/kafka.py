@@ -199,7 +199,9 @@ def cluster_id(home: Path) -> str:
     path = home / "cluster.id"
     if path.exists():
         return path.read_text().strip()
-    value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    value = "-"
+    while value.startswith("-"):  # as Kafka's own Uuid.randomUuid: an id starting with '-' reads as an option
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     path.write_text(value)
     return value
 
@@ -209,7 +211,7 @@ def format_storage(java: str, jars: Path, home: Path, props: Path, scram: ScramS
     if (home / "data" / "meta.properties").exists():
         return
     cmd = [java, "-cp", f"{jars}/*", f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
-           "kafka.tools.StorageTool", "format", "-t", cluster_id(home), "-c", str(props)]
+           "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id(home)}", "-c", str(props)]
     if scram:
         for user, password in {ADMIN_USER: scram.admin_password, **scram.users}.items():
             cmd += ["--add-scram", f"{scram.mechanism}=[name={user},password={password}]"]
