@@ -133,7 +133,8 @@ class Tracker:
                     self._account(_coords(rec["source"]), "duplicate")
             return
         body = orjson.loads(m.value)
-        key = _coords(body.get("source") or {})
+        where = body.get("origin") or body.get("source")   # posted/v2 says origin; envelopes say source
+        key = _coords(where if isinstance(where, dict) else {})
         if topic == self.settings.topic("deferred"):
             self.parked.add(key)
         elif topic == self.settings.topic("posted"):
@@ -164,7 +165,7 @@ def _coords(src: dict[str, Any]) -> tuple[int, int]:
 
 
 async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> dict[str, Any]:
-    """SPEC §6 invariant 3 on the topics: every raw record is posted, in review, dead-lettered,
+    """Invariant 3 of docs/invariants.md on the topics: every raw record is posted, in review, dead-lettered,
     a duplicate, or deferred. Returns counts and the raw records accounted for by none."""
     from aiokafka import TopicPartition
 
