@@ -1,4 +1,4 @@
-"""``hera`` subcommands beyond services/db: run, demo, org, simulate, classify, verify, reports.
+"""``hera`` subcommands beyond services/db: run, demo, simulate, classify, verify, audit, replay, bench.
 
 Registered on ``pipeline.cli.main`` at import. Each is a thin shell over a pipeline module.
 """
@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import emit, main
+from pipeline.cli import emit, main, with_conn
 from pipeline.config import Settings
 
 
@@ -55,132 +55,16 @@ def simulate_cmd(file: click.utils.LazyFile) -> None:
         emit(result)
 
 
-# ---------------------------------------------------------------- ledger: orgs, reports, exports, verify
-
-async def _with_conn(settings: Settings, fn: object) -> object:
-    import asyncpg
-    conn = await asyncpg.connect(settings.dsn(), timeout=10)
-    try:
-        return await fn(conn)  # type: ignore[operator]
-    finally:
-        await conn.close()
-
-
-async def _with_store(settings: Settings, fn: object) -> object:
-    from pipeline.ledger.store import LedgerStore
-    store = await LedgerStore.connect(settings.dsn(), pool_size=2)
-    try:
-        return await fn(store)  # type: ignore[operator]
-    finally:
-        await store.close()
-
-
-def _settings_json(value: str) -> dict[str, object]:
-    import json
-    try:
-        data = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise click.BadParameter("must be a JSON object")
-    return data
-
-
-@main.group()
-def org() -> None:
-    """Register organisations and change their settings."""
-
-
-@org.command("add")
-@click.argument("org_id")
-@click.option("--name", default=None)
-@click.option("--settings", "settings_json", default="{}", help="JSON object: rate limit, thresholds, accounts")
-@click.pass_obj
-def org_add(settings: Settings, org_id: str, name: str | None, settings_json: str) -> None:
-    """Register ORG_ID (a UUID) and seed its chart of accounts."""
-    extra = _settings_json(settings_json)
-    created = asyncio.run(_with_store(settings, lambda s: s.ensure_organization(org_id, name, settings=extra)))
-    emit({"organization_id": org_id, "created": created})
-
-
-@org.command("list")
-@click.pass_obj
-def org_list(settings: Settings) -> None:
-    """List registered organisations."""
-    orgs = asyncio.run(_with_store(settings, lambda s: s.known_organizations()))
-    emit({"organizations": sorted(orgs)})  # type: ignore[arg-type]
-
-
-@org.command("set")
-@click.argument("org_id")
-@click.option("--settings", "settings_json", default=None, help="JSON object merged into the org's settings")
-@click.option("--close-period", multiple=True, help="YYYY-MM to close")
-@click.option("--open-period", multiple=True, help="YYYY-MM to reopen")
-@click.pass_obj
-def org_set(settings: Settings, org_id: str, settings_json: str | None, close_period: tuple[str, ...],
-            open_period: tuple[str, ...]) -> None:
-    """Change an organisation's settings (rate limit, thresholds, account overrides) and closed periods."""
-    async def change(store: object) -> object:
-        result = None
-        if settings_json is not None:
-            result = await store.set_org_settings(org_id, _settings_json(settings_json))  # type: ignore[attr-defined]
-        for period in close_period:
-            await store.set_period_closed(org_id, period, True)  # type: ignore[attr-defined]
-        for period in open_period:
-            await store.set_period_closed(org_id, period, False)  # type: ignore[attr-defined]
-        return result
-    emit({"organization_id": org_id, "settings": asyncio.run(_with_store(settings, change)),
-          "closed": list(close_period), "opened": list(open_period)})
-
-
-@main.group()
-def report() -> None:
-    """Ledger reports."""
-
-
-@report.command("trial-balance")
-@click.option("--org", "org_id", required=True)
-@click.option("--period", default=None, help="YYYY-MM (default: all time)")
-@click.pass_obj
-def report_trial_balance(settings: Settings, org_id: str, period: str | None) -> None:
-    """Trial balance of one organisation, as at the end of a period."""
-    from pipeline.ledger.reports import trial_balance
-    emit(asyncio.run(_with_conn(settings, lambda c: trial_balance(c, org_id, period))))
-
-
-@report.command("ledger")
-@click.option("--org", "org_id", required=True)
-@click.option("--account", required=True)
-@click.pass_obj
-def report_ledger(settings: Settings, org_id: str, account: str) -> None:
-    """Every line posted to one account, with a running balance."""
-    from pipeline.ledger.reports import account_ledger
-    emit({"organization_id": org_id, "account": account,
-          "lines": asyncio.run(_with_conn(settings, lambda c: account_ledger(c, org_id, account)))})
-
-
-@main.group()
-def export() -> None:
-    """Export the books."""
-
-
-@export.command("beancount")
-@click.option("--org", "org_id", default=None, help="one organisation (default: all)")
-@click.pass_obj
-def export_beancount_cmd(settings: Settings, org_id: str | None) -> None:
-    """Books in beancount format (bean-check accepts them)."""
-    from pipeline.ledger.export_beancount import export_beancount
-    click.echo(asyncio.run(_with_conn(settings, lambda c: export_beancount(c, org_id))), nl=False)
-
+# ---------------------------------------------------------------- verify, audit, replay
 
 @main.command("verify")
 @click.option("--topics/--no-topics", default=True, show_default=True,
               help="also check invariant 3 on the topics: every raw event accounted for")
 @click.pass_obj
 def verify_cmd(settings: Settings, topics: bool) -> None:
-    """Check the SPEC §6 invariants in the database (and the topics); exit 1 on any violation."""
+    """Check the invariants of docs/invariants.md in the database (and the topics); exit 1 on any violation."""
     from pipeline.ledger.verify import verify_ledger
-    result: dict = asyncio.run(_with_conn(settings, verify_ledger))  # type: ignore[assignment]
+    result: dict = asyncio.run(with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
         from pipeline.kafka_compat import install_end_offsets_shim
         from pipeline.live import account_for_raw
@@ -203,7 +87,7 @@ def audit() -> None:
 def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
     """Re-walk the audit hash chains; exit 1 if a row was edited, deleted or reordered."""
     from pipeline.ledger.audit import verify_audit
-    result = asyncio.run(_with_conn(settings, lambda c: verify_audit(c, org_id)))
+    result = asyncio.run(with_conn(settings, lambda c: verify_audit(c, org_id)))
     emit(result)
     if not result["ok"]:  # type: ignore[index]
         raise SystemExit(1)
@@ -238,58 +122,6 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
     emit(asyncio.run(replay(settings.bootstrap(), settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
-
-
-@main.group()
-def review() -> None:
-    """The human review queue: list open items, approve or correct them."""
-
-
-@review.command("list")
-@click.option("--org", "org_id", required=True)
-@click.option("--limit", default=50, show_default=True)
-@click.pass_obj
-def review_list(settings: Settings, org_id: str, limit: int) -> None:
-    """Open review items of one organisation, oldest first (JSON)."""
-    items = asyncio.run(_with_store(settings, lambda s: s.open_reviews(org_id, limit=limit)))
-    emit({"organization_id": org_id, "items": [
-        {"event_id": i["event_id"], "suggested_smart_code": i["suggested_smart_code"],
-         "confidence": i["confidence"], "reason": i["reason"],
-         "description": i["payload"].get("event", {}).get("description"),
-         "amount": i["payload"].get("event", {}).get("amount"),
-         "alternatives": i["payload"].get("classification", {}).get("alternatives")}
-        for i in items]})  # type: ignore[union-attr]
-
-
-@review.command("decide")
-@click.option("--org", "org_id", required=True)
-@click.option("--event", "event_id", required=True)
-@click.option("--approve", is_flag=True, help="accept the suggested smart code")
-@click.option("--correct", "smart_code", default=None, help="post with this smart code instead")
-@click.option("--reviewer", default=lambda: __import__("getpass").getuser(), show_default="login name")
-@click.pass_obj
-def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool, smart_code: str | None,
-                  reviewer: str) -> None:
-    """Send a decision to hera.review.decisions; the pipeline posts it and learns from it."""
-    import json
-
-    if approve == (smart_code is not None):
-        raise click.UsageError("give exactly one of --approve or --correct CODE")
-    decision = {"organization_id": org_id, "event_id": event_id, "reviewer": reviewer,
-                "decision": "approve" if approve else "correct", "smart_code": smart_code}
-
-    async def send() -> None:
-        from aiokafka import AIOKafkaProducer
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap())
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.topic("decisions"), json.dumps(decision).encode(),
-                                         key=org_id.encode())
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-    emit({"sent": decision, "topic": settings.topic("decisions")})
 
 
 @main.command("bench")
