@@ -27,17 +27,58 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
     run_worker(settings)
 
 
+def refuse_external(settings: Settings, what: str, yes: bool) -> None:
+    """``demo`` and ``bench`` write sample organisations and topics: only into embedded services,
+    unless the user says ``--yes``."""
+    from pipeline.cli_errors import BadUsage
+    from pipeline.config import mask_dsn
+
+    external = ([f"Kafka cluster {settings.kafka_bootstrap}"] if settings.kafka_external else []) + \
+        ([f"database {mask_dsn(settings.dsn())}"] if settings.database_external else [])
+    if external and not yes:
+        raise BadUsage(f"{what} would write sample organisations, entries and topics into the external "
+                       f"{' and '.join(external)}", "pass --yes to do it anyway, or unset HERA_KAFKA_BOOTSTRAP / "
+                       "HERA_DATABASE_URL to run on embedded services")
+
+
+def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dict:
+    """Run ``run()``; then delete the topics and consumer groups it created (named
+    ``<prefix><label>-…``), unless ``keep``. The summary says how many."""
+    from pipeline.cli import bootstrap_of
+    from pipeline.live import delete_run_names, ensure_services, kafka_names
+
+    ensure_services(settings)
+    bootstrap = bootstrap_of(settings)
+    before = asyncio.run(kafka_names(bootstrap))
+    try:
+        summary: dict = run()  # type: ignore[operator]
+    finally:
+        if not keep:
+            cleaned = asyncio.run(delete_run_names(bootstrap, f"{settings.topic_prefix}{label}-", before))
+            click.echo(f"hera: deleted {cleaned['topics_deleted']} topics and {cleaned['groups_deleted']} "
+                       f"consumer groups of this {label}", err=True)
+    summary["cleanup"] = "kept" if keep else "deleted"
+    return summary
+
+
 @main.command("demo")
 @click.option("--events", "n_events", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--timeout", "timeout_seconds", default=300.0, show_default=True)
+@click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")
+@click.option("--keep-topics", is_flag=True, help="leave the run's topics and consumer group behind")
 @click.pass_obj
-def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float) -> None:
+def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float, yes: bool, keep_topics: bool) -> None:
     """Produce N realistic mixed events, run the pipeline until all are accounted for, print a summary."""
+    from pipeline.cli_errors import CheckFailed
     from pipeline.live import run_demo
-    summary = run_demo(settings, n_events, timeout_seconds=timeout_seconds)
+
+    refuse_external(settings, "demo", yes)
+    summary = with_cleanup(settings, "demo", keep_topics,
+                           lambda: run_demo(settings, n_events, timeout_seconds=timeout_seconds))
     emit(summary)
     if not summary["all_accounted_for"]:
-        raise SystemExit(1)
+        raise CheckFailed(f"only {summary['accounted_for']} of {summary['events']} events were accounted for "
+                          f"in {timeout_seconds:g} s", f"see {settings.home / 'worker.log'}; raise --timeout")
 
 
 @main.command("simulate")
@@ -73,7 +114,9 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
     if not result["ok"]:
-        raise SystemExit(1)
+        from pipeline.cli_errors import CheckFailed
+        raise CheckFailed("verify found invariant violations (counts in the JSON on stdout)",
+                          "docs/invariants.md says what each count means")
 
 
 @main.group()
@@ -90,7 +133,9 @@ def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
     result = asyncio.run(with_conn(settings, lambda c: verify_audit(c, org_id)))
     emit(result)
     if not result["ok"]:  # type: ignore[index]
-        raise SystemExit(1)
+        from pipeline.cli_errors import CheckFailed
+        raise CheckFailed("the audit chain is broken (details in the JSON on stdout)",
+                          "restore the edited rows from a backup; docs/invariants.md, invariant 5")
 
 
 def _time_ms(value: str | None) -> int | None:
@@ -128,11 +173,35 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
 @click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
               help="worker processes sharing the partitions")
+@click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")
+@click.option("--keep-topics", is_flag=True, help="leave the run's topics and consumer group behind")
 @click.pass_obj
-def bench_cmd(settings: Settings, n_events: int, workers: int) -> None:
+def bench_cmd(settings: Settings, n_events: int, workers: int, yes: bool, keep_topics: bool) -> None:
     """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
     from pipeline.bench import run_bench
-    emit(run_bench(settings, n_events, workers=workers))
+
+    refuse_external(settings, "bench", yes)
+    emit(with_cleanup(settings, "bench", keep_topics,
+                      lambda: _with_status(f"bench: {n_events} events, {workers} worker(s)",
+                                           lambda: run_bench(settings, n_events, workers=workers))))
+
+
+def _with_status(what: str, run: object) -> object:
+    """Say on stderr that ``what`` runs, with a spinner and the elapsed time on a terminal (the
+    per-event progress bar belongs in ``pipeline.bench``)."""
+    import sys
+
+    from rich.console import Console
+
+    click.echo(f"hera: {what} running …", err=True)
+    if not sys.stderr.isatty():
+        return run()  # type: ignore[operator]
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(what), TimeElapsedColumn(), console=Console(stderr=True),
+                  transient=True) as progress:
+        progress.add_task(what, total=None)
+        return run()  # type: ignore[operator]
 
 
 @main.command("classify")

@@ -60,20 +60,11 @@ async def _seed(url: str) -> tuple[str, str]:
     try:
         a, b = str(uuid.uuid4()), str(uuid.uuid4())
         await store.ensure_organizations([a, b])
-        await store.post_batch(books(a) + [_entry(b, "other", MEALS, MARCH, "USD", ("6500", "DR", "9.99"),
-                                                  ("1010", "CR", "9.99"))])
+        other = _entry(b, "other", MEALS, MARCH, "USD", ("6500", "DR", "9.99"), ("1010", "CR", "9.99"))
+        await store.post_batch([*books(a), other])
         return a, b
     finally:
         await store.close()
-
-
-async def _reports(url: str, org: str) -> tuple[dict, dict, dict, dict]:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return (await trial_balance(conn, org, "2024-03"), await profit_and_loss(conn, org, "2024-04", "2024-04"),
-                await balance_sheet(conn, org, None), await profit_and_loss(conn, org))
-    finally:
-        await conn.close()
 
 
 async def test_reports_on_the_normal_side(database_url: str) -> None:
