@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import emit, main, with_conn
+from pipeline.cli import bootstrap_of, emit, main, with_conn
 from pipeline.config import Settings
 
 
@@ -44,7 +44,6 @@ def refuse_external(settings: Settings, what: str, yes: bool) -> None:
 def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dict:
     """Run ``run()``; then delete the topics and consumer groups it created (named
     ``<prefix><label>-…``), unless ``keep``. The summary says how many."""
-    from pipeline.cli import bootstrap_of
     from pipeline.live import delete_run_names, ensure_services, kafka_names
 
     ensure_services(settings)
@@ -110,6 +109,7 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
         from pipeline.kafka_compat import install_end_offsets_shim
         from pipeline.live import account_for_raw
         install_end_offsets_shim()
+        bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
         result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
@@ -165,7 +165,7 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
     install_end_offsets_shim()
     rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
-    emit(asyncio.run(replay(settings.bootstrap(), settings.topic("raw"), rng,
+    emit(asyncio.run(replay(bootstrap_of(settings), settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
 
 
