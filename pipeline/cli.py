@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import traceback
@@ -40,6 +41,11 @@ class HeraGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("HERA_DEBUG") == "1"
+        if not debug:
+            # client libraries log a refused connection (and an unclosed client) through logging's
+            # last-resort handler before the error reaches us: the one line below says it instead
+            for name in ("aiokafka", "asyncio"):
+                logging.getLogger(name).addHandler(logging.NullHandler())
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:

@@ -20,6 +20,8 @@ to the same one-line form; ``hera --debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 EXIT_CHECK_FAILED = 1
@@ -115,13 +117,13 @@ def _describe_one(exc: BaseException) -> CliError | None:
         if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
                       | asyncpg.InvalidCatalogNameError | asyncpg.CannotConnectNowError
                       | asyncpg.ConnectionDoesNotExistError):
-            return postgres_unreachable("HERA_DATABASE_URL", exc)
+            return postgres_unreachable("the configured database", exc)
         if isinstance(exc, asyncpg.InsufficientPrivilegeError):
             return CheckFailed(f"PostgreSQL refused: {_short(exc)}",
                                "use the admin (migrating) DSN in HERA_DATABASE_URL")
     if kafka_errors is not None and isinstance(exc, kafka_errors.KafkaConnectionError
                                                | kafka_errors.KafkaTimeoutError | kafka_errors.NoBrokersAvailable):
-        return kafka_unreachable("HERA_KAFKA_BOOTSTRAP", exc)
+        return kafka_unreachable(os.environ.get("HERA_KAFKA_BOOTSTRAP", "the embedded broker"), exc)
     from pipeline.ledger.errors import MigrationError, OrganizationUnknownError, TransientError
     if isinstance(exc, OrganizationUnknownError):
         return CheckFailed(f"{_short(exc)}", "see `hera org list`, or register it with `hera org add ID`")

@@ -59,6 +59,12 @@ def test_refused_database_is_unreachable_with_the_password_masked() -> None:
     assert "s3cret" not in res.output
 
 
+def test_refused_kafka_is_unreachable_in_one_line() -> None:
+    res = hera("replay", "--from-offset", "0", env={"HERA_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
+    assert res.exit_code == EXIT_UNREACHABLE
+    assert "cannot connect to Kafka at 127.0.0.1:1" in one_line(res.stderr)
+
+
 def test_debug_shows_the_traceback() -> None:
     res = hera("--debug", "org", "list", env={"HERA_DATABASE_URL": REFUSING_DSN})
     assert res.exit_code == EXIT_UNREACHABLE and "Traceback" in res.stderr
