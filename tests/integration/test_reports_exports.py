@@ -162,3 +162,59 @@ def test_cli_unmigrated_database_says_migrate(database_url: str) -> None:
     res = CliRunner().invoke(main, ["org", "list"], env={"HERA_DATABASE_URL": database_url})
     assert res.exit_code == 3, res.output
     assert res.stderr.count("\n") == 1 and "run `hera db migrate`" in res.stderr
+
+
+def test_review_decide_sends_then_prints_the_outcome(database_url: str, kafka_bootstrap: str,
+                                                     topic_prefix: str) -> None:
+    """The worker's part (resolving the item) is played by a thread once the decision is on the topic."""
+    import threading
+
+    from aiokafka import AIOKafkaConsumer
+
+    a, _ = asyncio.run(_seed(database_url))
+
+    async def queue() -> None:
+        store = await LedgerStore.connect(database_url, pool_size=1, timeout_seconds=10)
+        try:
+            await store.add_review(a, "rev-1", {"event": {"description": "AMZN MKTP"}},
+                                   suggested_smart_code=MEALS, confidence=0.6, reason="LOW_CONFIDENCE")
+        finally:
+            await store.close()
+
+    async def worker() -> dict:
+        consumer = AIOKafkaConsumer(f"{topic_prefix}hera.review.decisions", bootstrap_servers=kafka_bootstrap,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            msg = await asyncio.wait_for(consumer.getone(), timeout=30)
+        finally:
+            await consumer.stop()
+        decision = json.loads(msg.value)
+        store = await LedgerStore.connect(database_url, pool_size=1, timeout_seconds=10)
+        try:
+            await store.resolve_review(a, decision["event_id"], status="corrected", smart_code=decision["smart_code"])
+        finally:
+            await store.close()
+        return {"decision": decision, "headers": dict(msg.headers)}
+
+    async def topic() -> None:
+        from pipeline.kafka_compat import ensure_topics
+        await ensure_topics(kafka_bootstrap, [f"{topic_prefix}hera.review.decisions"], partitions=1)
+
+    asyncio.run(queue())
+    asyncio.run(topic())
+    seen: dict = {}
+    thread = threading.Thread(target=lambda: seen.update(asyncio.run(worker())))
+    thread.start()
+    res = CliRunner().invoke(main, ["review", "decide", "--org", a, "--event", "rev-1", "--correct",
+                                    "HERA.FIN.EXP.OFFICE.SUPPLIES.v1", "--reviewer", "ana", "--timeout", "30"],
+                             env={"HERA_DATABASE_URL": database_url, "HERA_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                                  "HERA_TOPIC_PREFIX": topic_prefix})
+    thread.join(60)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["outcome"] == "corrected" and out["smart_code"] == "HERA.FIN.EXP.OFFICE.SUPPLIES.v1"
+    assert seen["decision"]["reviewer"] == "ana" and seen["headers"]["hera-schema"] == b"decision/v1"
+    again = CliRunner().invoke(main, ["review", "decide", "--org", a, "--event", "rev-1", "--approve"],
+                               env={"HERA_DATABASE_URL": database_url})
+    assert again.exit_code == 1 and "already corrected" in again.stderr
