@@ -25,7 +25,7 @@ TABLE_WIDTH_MIN = 100
 class Report:
     title: str
     columns: Sequence[str]
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    rows: Sequence[Sequence[Any]] = field(default_factory=list)
     document: Any = None                       # the JSON form; the rows as objects when None
     right: frozenset[str] = frozenset()        # columns to right-align in a table (amounts)
     footer: list[str] = field(default_factory=list)   # lines printed under a table (totals, checks)

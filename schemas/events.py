@@ -263,13 +263,15 @@ class LoanV1(_Wire):
     interest: Money
 
 
+# What ``_contract`` checks about feed lines, stated to the JSON Schema.
+_FEED_RULE: dict[str, Any] = {"if": {"properties": {"source": {"enum": sorted(str(s) for s in FEED_SOURCES)}}},
+                              "then": {"required": ["direction", "description"]}}
+
+
 class RawTransactionV1(_Wire):
     """One raw business event as written by a producer (docs/contracts.md, "Raw transaction")."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
-        "if": {"properties": {"source": {"enum": sorted(FEED_SOURCES)}}},
-        "then": {"required": ["direction", "description"]},
-    })
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_FEED_RULE)
 
     schema_version: Annotated[StrictInt, Field(json_schema_extra={"const": SCHEMA_VERSION})]
     event_id: Annotated[StrictStr, Field(min_length=1, max_length=EVENT_ID_LENGTH_MAX)]

@@ -186,7 +186,7 @@ MODELS: dict[str, type[BaseModel]] = {
 def json_schema(name: str) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of message ``name`` (one of ``MODELS``)."""
     model = MODELS[name]
-    mode = "validation" if name in ("raw", "decision") else "serialization"
+    mode: Literal["validation", "serialization"] = "validation" if name in ("raw", "decision") else "serialization"
     body = model.model_json_schema(mode=mode, by_alias=True)
     return {"$schema": JSON_SCHEMA_DIALECT,
             "$id": f"urn:hera-stream:schema:{name}:v{SCHEMA_VERSIONS[name]}",

@@ -141,7 +141,7 @@ def build_pnl(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             continue
         books[r["currency"]][section].append({"account": r["account"], "name": r["name"],
                                               "amount": str(normal_balance(debit, credit, r["normal_side"]))})
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for ccy, book in sorted(books.items()):
         totals = {k: sum((Decimal(a["amount"]) for a in book[k]), ZERO) for k, _ in PNL_SECTIONS}
         gross = totals["revenue"] - totals["cost"]
