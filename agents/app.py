@@ -14,15 +14,14 @@ Faust choices and why (measurements behind them: BENCHMARKS.md):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faust
 
 from agents import faust_speedups
 from agents.faust_fixes import install as install_faust_fixes
+from pipeline.brokers import faust_credentials
 from pipeline.config import TOPICS, Settings
-from pipeline.kafka_compat import install_end_offsets_shim
 
 
 def faust_broker_url(bootstrap: str) -> str:
@@ -30,14 +29,13 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    if os.environ.get("HERA_KAFKA_END_OFFSETS_SHIM", "1") != "0":
-        install_end_offsets_shim()
     install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}{settings.app_id}",  # group id and changelog topics follow the prefix
         broker=faust_broker_url(settings.bootstrap()),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,

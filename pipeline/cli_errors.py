@@ -124,7 +124,12 @@ def _describe_one(exc: BaseException) -> CliError | None:
     if kafka_errors is not None and isinstance(exc, kafka_errors.KafkaConnectionError
                                                | kafka_errors.KafkaTimeoutError | kafka_errors.NoBrokersAvailable):
         return kafka_unreachable(os.environ.get("HERA_KAFKA_BOOTSTRAP", "the embedded broker"), exc)
+    from pipeline.brokers import BrokerConnectionError, TopicLayoutError
     from pipeline.ledger.errors import MigrationError, OrganizationUnknownError, TransientError
+    if isinstance(exc, BrokerConnectionError):   # its message already names the setting to check
+        return Unreachable(_short(exc, 400))
+    if isinstance(exc, TopicLayoutError):
+        return CheckFailed(_short(exc, 400))
     if isinstance(exc, OrganizationUnknownError):
         return CheckFailed(f"{_short(exc)}", "see `hera org list`, or register it with `hera org add ID`")
     if isinstance(exc, MigrationError):

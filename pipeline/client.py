@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import TOPICS
+from pipeline.config import TOPICS, Settings
 from pipeline.domain.money import MINOR_UNITS
 from schemas.events import RawTransactionV1
 from schemas.messages import schema_header
@@ -108,6 +108,14 @@ class HeraProducer:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                                           request_timeout_ms=int(request_timeout_seconds * 1000),
                                           **producer_options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **producer_options: Any) -> HeraProducer:
+        """A producer for the cluster, security (SASL/TLS) and topic prefix of ``HERA_*`` settings."""
+        from pipeline.brokers import client_kwargs
+
+        options = {**client_kwargs(settings), **producer_options}
+        return cls(options.pop("bootstrap_servers"), topic_prefix=settings.topic_prefix, **options)
 
     async def start(self) -> None:
         await self._producer.start()

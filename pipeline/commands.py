@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import bootstrap_of, emit, main, with_conn
+from pipeline.cli import bootstrap_of, emit, fail, main, with_conn
 from pipeline.config import Settings
 
 
@@ -24,7 +24,13 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
         run_with_sample_stream(settings, rate=rate)
         return
     from agents.worker import run_worker
-    run_worker(settings)
+    from pipeline.brokers import BrokerConnectionError, TopicLayoutError
+    try:
+        run_worker(settings)
+    except BrokerConnectionError as exc:
+        fail(str(exc), 3)
+    except TopicLayoutError as exc:
+        fail(str(exc), 1)
 
 
 def refuse_external(settings: Settings, what: str, yes: bool) -> None:
@@ -47,13 +53,13 @@ def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dic
     from pipeline.live import delete_run_names, ensure_services, kafka_names
 
     ensure_services(settings)
-    bootstrap = bootstrap_of(settings)
-    before = asyncio.run(kafka_names(bootstrap))
+    bootstrap_of(settings)
+    before = asyncio.run(kafka_names(settings))
     try:
         summary: dict = run()  # type: ignore[operator]
     finally:
         if not keep:
-            cleaned = asyncio.run(delete_run_names(bootstrap, f"{settings.topic_prefix}{label}-", before))
+            cleaned = asyncio.run(delete_run_names(settings, f"{settings.topic_prefix}{label}-", before))
             click.echo(f"hera: deleted {cleaned['topics_deleted']} topics and {cleaned['groups_deleted']} "
                        f"consumer groups of this {label}", err=True)
     summary["cleanup"] = "kept" if keep else "deleted"
@@ -106,9 +112,7 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
     from pipeline.ledger.verify import verify_ledger
     result: dict = asyncio.run(with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
-        from pipeline.kafka_compat import install_end_offsets_shim
         from pipeline.live import account_for_raw
-        install_end_offsets_shim()
         bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
         result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
@@ -159,13 +163,12 @@ def _time_ms(value: str | None) -> int | None:
 def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, to_offset: int | None,
                from_time: str | None, to_time: str | None, org_id: str | None) -> None:
     """Re-feed a topic range into the pipeline (idempotent: nothing posted twice)."""
-    from pipeline.kafka_compat import install_end_offsets_shim
     from pipeline.replay import ReplayRange, replay
 
-    install_end_offsets_shim()
     rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
-    emit(asyncio.run(replay(bootstrap_of(settings), settings.topic("raw"), rng,
+    bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
+    emit(asyncio.run(replay(settings, settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
 
 

@@ -108,10 +108,11 @@ async def _send(settings: Settings, decision: dict[str, Any]) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
+    from pipeline.brokers import client_kwargs
     from schemas.messages import schema_header
 
     bootstrap = bootstrap_of(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    producer = AIOKafkaProducer(**client_kwargs(settings), request_timeout_ms=10_000)
     try:
         await producer.start()
     except KafkaError as exc:

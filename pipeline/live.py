@@ -40,11 +40,13 @@ def ensure_services(settings: Settings) -> None:
     services.up(settings)
 
 
-async def kafka_names(bootstrap: str) -> tuple[set[str], set[str]]:
-    """The topics and consumer groups on the cluster now."""
+async def kafka_names(target: Settings | str) -> tuple[set[str], set[str]]:
+    """The topics and consumer groups on the cluster now (``target``: settings, or a bare bootstrap)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    from pipeline.brokers import admin_kwargs
+
+    admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
     await admin.start()
     try:
         return set(await admin.list_topics()), {g[0] for g in await admin.list_consumer_groups()}
@@ -52,16 +54,19 @@ async def kafka_names(bootstrap: str) -> tuple[set[str], set[str]]:
         await admin.close()
 
 
-async def delete_run_names(bootstrap: str, prefix: str, before: tuple[set[str], set[str]]) -> dict[str, int]:
+async def delete_run_names(target: Settings | str, prefix: str, before: tuple[set[str], set[str]]
+                           ) -> dict[str, int]:
     """Delete the topics and consumer groups named ``prefix…`` that were not there ``before`` (a demo's
     or bench's own); what existed before the run, or belongs to anyone else, is left alone."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.protocol.admin import DeleteGroupsRequest
 
-    topics, groups = await kafka_names(bootstrap)
+    from pipeline.brokers import admin_kwargs
+
+    topics, groups = await kafka_names(target)
     mine_topics = sorted(t for t in topics - before[0] if t.startswith(prefix))
     mine_groups = sorted(g for g in groups - before[1] if g.startswith(prefix))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
     await admin.start()
     try:
         if mine_topics:
@@ -127,7 +132,9 @@ class Tracker:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap(), enable_auto_commit=False,
+        from pipeline.brokers import client_kwargs
+
+        self._consumer = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False,
                                           auto_offset_reset="earliest", group_id=None)
         await self._consumer.start()
         self._tps = [TopicPartition(self.settings.topic(k), p) for k in self.OUTCOME_TOPICS
@@ -144,9 +151,7 @@ class Tracker:
 
     async def drain(self, timeout_seconds: float = 60.0) -> bool:
         """Read every outcome topic up to its current end; True if reached in time."""
-        from pipeline.kafka_compat import true_end_offsets
-
-        ends = await true_end_offsets(self._consumer, self._tps)
+        ends = await self._consumer.end_offsets(self._tps)
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
             positions = {tp: await self._consumer.position(tp) for tp in self._tps}
@@ -211,14 +216,12 @@ async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> 
     a duplicate, or deferred. Returns counts and the raw records accounted for by none."""
     from aiokafka import TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
-
     tracker = Tracker(settings)
     await tracker.start()
     try:
         complete = await tracker.drain(timeout_seconds)
         raw_tps = [TopicPartition(settings.topic("raw"), p) for p in range(settings.partitions)]
-        ends = await true_end_offsets(tracker._consumer, raw_tps)
+        ends = await tracker._consumer.end_offsets(raw_tps)
     finally:
         await tracker.stop()
     raw = {(tp.partition, off) for tp in raw_tps for off in range(ends[tp])}
@@ -245,8 +248,10 @@ async def produce(settings: Settings, events: list[bytes], keys: list[bytes | No
     RecordMetadata (partition, offset, timestamp). ``keys``: the events' ``org_key``s, if known."""
     from aiokafka import AIOKafkaProducer
 
+    from pipeline.brokers import client_kwargs
+
     keys = keys if keys is not None else [org_key(value) for value in events]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
         futures = [await producer.send(settings.topic("raw"), value, key=key)
@@ -339,11 +344,12 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     from rich.live import Live
     from rich.table import Table
 
+    from pipeline.brokers import client_kwargs
     from pipeline.sample import sample_events, sample_orgs
 
     tracker = Tracker(settings)
     await tracker.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5)
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5)
     await producer.start()
     seed = int(time.time()) % 100_000
     # one event per organisation per second at most: well under the default 100/minute limit

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from pipeline.brokers import ensure_topics, partition_counts
 from pipeline.config import Settings
-from pipeline.kafka_compat import ensure_topics
 from pipeline.live import Tracker, produce, start_worker, stop_worker
 from pipeline.sample import sample_events
 
@@ -29,12 +29,11 @@ EVENTS = 300
 
 async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database_url: str, topic_prefix: str,
                                                   tmp_path: Path) -> None:
-    from agents.app import topic_names
     from pipeline.ledger.migrate import migrate
 
     settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix,
                         home=tmp_path, partitions=2, app_id=f"hera-{topic_prefix}")
-    await ensure_topics(kafka_bootstrap, topic_names(settings), partitions=settings.partitions)
+    await ensure_topics(settings)
     await migrate(database_url)
     events = list(sample_events(EVENTS, seed=11, bad_share=0.05))
     worker = start_worker(settings, {"HERA_KAFKA_BOOTSTRAP": kafka_bootstrap, "HERA_DATABASE_URL": database_url,
@@ -113,8 +112,6 @@ async def check_published_contracts(settings: Settings, counts: dict[str, int]) 
 async def read_messages(bootstrap: str, topic: str) -> list[Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
-
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
@@ -122,7 +119,7 @@ async def read_messages(bootstrap: str, topic: str) -> list[Any]:
         await consumer.topics()
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(tps)
-        ends = await true_end_offsets(consumer, tps)
+        ends = await consumer.end_offsets(tps)
         got: list[Any] = []
         deadline = time.monotonic() + 30
         while len(got) < sum(ends.values()) and time.monotonic() < deadline:
@@ -147,16 +144,14 @@ async def committed_total(bootstrap: str, group: str, topic: str, partitions: in
 async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
-
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         sizes = {}
         for topic in topics:
-            await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            sizes[topic] = sum((await true_end_offsets(consumer, tps)).values())
+            count = (await partition_counts(bootstrap, [topic]))[topic]
+            tps = [TopicPartition(topic, p) for p in range(count)]
+            sizes[topic] = sum((await consumer.end_offsets(tps)).values())
         return sizes
     finally:
         await consumer.stop()

@@ -198,7 +198,7 @@ def test_review_decide_sends_then_prints_the_outcome(database_url: str, kafka_bo
         return {"decision": decision, "headers": dict(msg.headers)}
 
     async def topic() -> None:
-        from pipeline.kafka_compat import ensure_topics
+        from pipeline.brokers import ensure_topics
         await ensure_topics(kafka_bootstrap, [f"{topic_prefix}hera.review.decisions"], partitions=1)
 
     asyncio.run(queue())
