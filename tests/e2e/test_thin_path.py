@@ -110,21 +110,25 @@ async def check_published_contracts(settings: Settings, counts: dict[str, int]) 
 
 
 async def read_messages(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` up to its current end."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    count = (await partition_counts(bootstrap, [topic]))[topic]
+    tps = [TopicPartition(topic, p) for p in range(count)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         got: list[Any] = []
         deadline = time.monotonic() + 30
-        while len(got) < sum(ends.values()) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                break
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                got += msgs
+                got += [m for m in msgs if m.offset < ends[TopicPartition(m.topic, m.partition)]]
         return got
     finally:
         await consumer.stop()
