@@ -218,3 +218,24 @@ def test_review_decide_sends_then_prints_the_outcome(database_url: str, kafka_bo
     again = CliRunner().invoke(main, ["review", "decide", "--org", a, "--event", "rev-1", "--approve"],
                                env={"HERA_DATABASE_URL": database_url})
     assert again.exit_code == 1 and "already corrected" in again.stderr
+
+
+def test_cli_verify_exit_codes(database_url: str) -> None:
+    asyncio.run(_seed(database_url))
+    env = {"HERA_DATABASE_URL": database_url}
+    ok = CliRunner().invoke(main, ["verify", "--no-topics"], env=env)
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True and ok.stderr == ""
+
+    async def tamper() -> None:
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            await conn.execute("ALTER TABLE universal_transaction_lines DISABLE TRIGGER USER")
+            await conn.execute("UPDATE universal_transaction_lines SET amount = amount + 1 WHERE line_number = 1"
+                               " AND transaction_id = (SELECT id FROM universal_transactions WHERE event_id = 'meal-1')")
+        finally:
+            await conn.close()
+
+    asyncio.run(tamper())
+    bad = CliRunner().invoke(main, ["verify", "--no-topics"], env=env)
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["unbalanced_entries"] == 1
+    assert bad.stderr.count("\n") == 1 and "docs/invariants.md" in bad.stderr
