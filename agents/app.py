@@ -18,8 +18,7 @@ from pathlib import Path
 
 import faust
 
-from agents import faust_speedups
-from agents.faust_fixes import install as install_faust_fixes
+from agents import patches
 from pipeline.brokers import faust_credentials
 from pipeline.config import TOPICS, Settings
 
@@ -29,7 +28,6 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -58,7 +56,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]
-    faust_speedups.install(app)  # Faust's per-event path, ~5x cheaper: see agents/faust_speedups.py
+    patches.install(app, settings)  # version-gated fixes and speed-ups of Faust: see agents/patches.py
     if register_agents:
         from agents import stages
 

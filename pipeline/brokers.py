@@ -277,3 +277,17 @@ async def _first_connection_error(settings: Settings, timeout_seconds: float) ->
         return exc
     conn.close()
     return None
+
+
+async def topic_configs(target: Settings | str, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each topic's effective configuration (``cleanup.policy``, ``retention.ms`` …)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(**admin_kwargs(target))
+    await admin.start()
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    finally:
+        await admin.close()
+    return {res[3]: {entry[0]: entry[1] for entry in res[4]} for response in responses for res in response.resources}

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     kafka_ssl_key_password: SecretStr | None = None
     raw_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
                                        description="retention of the raw topic (it holds card numbers: PCI scope)")
+    faust_speedups: bool = Field(default=True, description="cheaper Faust per-event path (agents/faust_speedups.py)")
+    faust_fixes_off: str = Field(default="", description="comma list of Faust fixes left out: re-testing only")
     topic_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
                                          description="retention of the other non-compacted topics")
 

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from pipeline.brokers import ensure_topics, partition_counts
+from pipeline.brokers import ensure_topics, partition_counts, topic_configs
 from pipeline.config import Settings
 from pipeline.live import Tracker, produce, start_worker, stop_worker
 from pipeline.sample import sample_events
@@ -74,6 +74,11 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
         await conn.close()
     assert in_ledger == counts["posted"]
     assert unbalanced == 0
+    # the worker's tables live in compacted changelog topics (a key's last value is what counts)
+    changelogs = [n for n in await topic_names(kafka_bootstrap) if n.startswith(settings.topic_prefix)
+                  and n.endswith("-changelog")]
+    assert len(changelogs) == 3, changelogs
+    assert {c["cleanup.policy"] for c in (await topic_configs(kafka_bootstrap, changelogs)).values()} == {"compact"}
     # keyed by organisation, every event was already on its organisation's partition: none took the
     # re-keying hop, and every auto-posted one was published as classified
     ends = await topic_sizes(kafka_bootstrap, [settings.topic("validated"), settings.topic("classified")])
@@ -159,3 +164,14 @@ async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
         return sizes
     finally:
         await consumer.stop()
+
+
+async def topic_names(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()

@@ -9,7 +9,7 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from pipeline.brokers import TopicLayoutError, ensure_topics, partition_counts, pipeline_topics
+from pipeline.brokers import TopicLayoutError, ensure_topics, partition_counts, pipeline_topics, topic_configs
 from pipeline.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -93,24 +93,13 @@ async def test_end_offsets_equal_records_written(kafka_bootstrap: str, topic_pre
 
 async def test_pipeline_topics_carry_retention_and_partitions(kafka_bootstrap: str, topic_prefix: str,
                                                               tmp_path) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, home=tmp_path,
                         partitions=3, raw_retention_hours=2)
     created = await ensure_topics(settings)
     assert sorted(created) == sorted(spec.name for spec in pipeline_topics(settings))
     assert set((await partition_counts(settings, created)).values()) == {3}
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        raw, posted = settings.topic("raw"), settings.topic("posted")
-        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, raw),
-                                                  ConfigResource(ConfigResourceType.TOPIC, posted)])
-    finally:
-        await admin.close()
-    configs = {res[3]: {entry[0]: entry[1] for entry in res[4]}
-               for response in described for res in response.resources}
+    raw, posted = settings.topic("raw"), settings.topic("posted")
+    configs = await topic_configs(kafka_bootstrap, [raw, posted])
     assert configs[raw]["retention.ms"] == str(2 * 3_600_000)
     assert configs[posted]["retention.ms"] == str(168 * 3_600_000)
     assert await ensure_topics(settings) == []  # re-runnable
