@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[embedded,dev]"
+	command -v hledger >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq hledger) || echo "make setup: could not install hledger (the hledger export test needs it)" >&2
 	touch $(STAMP)
 
 services-up: setup

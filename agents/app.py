@@ -1,6 +1,6 @@
 """The Faust app factory: settings in, app with topics declared and agents registered out.
 
-Faust choices and why (see NOTES.md for the measurements behind them):
+Faust choices and why (measurements behind them: BENCHMARKS.md):
 * raw bytes in and out (``value_serializer="raw"``): the validate stage needs the original bytes for
   the dead-letter topic, and JSON is encoded by us, never pickle;
 * short session/heartbeat/rebalance timeouts so a restarted worker rejoins in seconds;

@@ -7,7 +7,7 @@ Each item gets exactly one ``Verdict``:
 
     admit      new event, within its organisation's limit: pass it on
     duplicate  exact redelivery of an event already admitted (same fingerprint, within the
-               TTL): absorbed and counted, never dead-lettered (SPEC §2)
+               TTL): absorbed and counted, never dead-lettered (docs/contracts.md)
     conflict   same (organization_id, event_id), different content: dead letter
                ``DUPLICATE_CONFLICT``
     defer      over the limit, or the organisation already has events parked: park it (send to

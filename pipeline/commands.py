@@ -1,4 +1,4 @@
-"""``hera`` subcommands beyond services/db: run, demo, org, simulate, classify, verify, reports.
+"""``hera`` subcommands beyond services/db: run, demo, simulate, classify, verify, audit, replay, bench.
 
 Registered on ``pipeline.cli.main`` at import. Each is a thin shell over a pipeline module.
 """
@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import emit, fail, main
+from pipeline.cli import bootstrap_of, emit, fail, main, with_conn
 from pipeline.config import Settings
 
 
@@ -33,17 +33,57 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
         fail(str(exc), 1)
 
 
+def refuse_external(settings: Settings, what: str, yes: bool) -> None:
+    """``demo`` and ``bench`` write sample organisations and topics: only into embedded services,
+    unless the user says ``--yes``."""
+    from pipeline.cli_errors import BadUsage
+    from pipeline.config import mask_dsn
+
+    external = ([f"Kafka cluster {settings.kafka_bootstrap}"] if settings.kafka_external else []) + \
+        ([f"database {mask_dsn(settings.dsn())}"] if settings.database_external else [])
+    if external and not yes:
+        raise BadUsage(f"{what} would write sample organisations, entries and topics into the external "
+                       f"{' and '.join(external)}", "pass --yes to do it anyway, or unset HERA_KAFKA_BOOTSTRAP / "
+                       "HERA_DATABASE_URL to run on embedded services")
+
+
+def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dict:
+    """Run ``run()``; then delete the topics and consumer groups it created (named
+    ``<prefix><label>-…``), unless ``keep``. The summary says how many."""
+    from pipeline.live import delete_run_names, ensure_services, kafka_names
+
+    ensure_services(settings)
+    bootstrap_of(settings)
+    before = asyncio.run(kafka_names(settings))
+    try:
+        summary: dict = run()  # type: ignore[operator]
+    finally:
+        if not keep:
+            cleaned = asyncio.run(delete_run_names(settings, f"{settings.topic_prefix}{label}-", before))
+            click.echo(f"hera: deleted {cleaned['topics_deleted']} topics and {cleaned['groups_deleted']} "
+                       f"consumer groups of this {label}", err=True)
+    summary["cleanup"] = "kept" if keep else "deleted"
+    return summary
+
+
 @main.command("demo")
 @click.option("--events", "n_events", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--timeout", "timeout_seconds", default=300.0, show_default=True)
+@click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")
+@click.option("--keep-topics", is_flag=True, help="leave the run's topics and consumer group behind")
 @click.pass_obj
-def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float) -> None:
+def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float, yes: bool, keep_topics: bool) -> None:
     """Produce N realistic mixed events, run the pipeline until all are accounted for, print a summary."""
+    from pipeline.cli_errors import CheckFailed
     from pipeline.live import run_demo
-    summary = run_demo(settings, n_events, timeout_seconds=timeout_seconds)
+
+    refuse_external(settings, "demo", yes)
+    summary = with_cleanup(settings, "demo", keep_topics,
+                           lambda: run_demo(settings, n_events, timeout_seconds=timeout_seconds))
     emit(summary)
     if not summary["all_accounted_for"]:
-        raise SystemExit(1)
+        raise CheckFailed(f"only {summary['accounted_for']} of {summary['events']} events were accounted for "
+                          f"in {timeout_seconds:g} s", f"see {settings.home / 'worker.log'}; raise --timeout")
 
 
 @main.command("simulate")
@@ -61,139 +101,26 @@ def simulate_cmd(file: click.utils.LazyFile) -> None:
         emit(result)
 
 
-# ---------------------------------------------------------------- ledger: orgs, reports, exports, verify
-
-async def _with_conn(settings: Settings, fn: object) -> object:
-    import asyncpg
-    conn = await asyncpg.connect(settings.dsn(), timeout=10)
-    try:
-        return await fn(conn)  # type: ignore[operator]
-    finally:
-        await conn.close()
-
-
-async def _with_store(settings: Settings, fn: object) -> object:
-    from pipeline.ledger.store import LedgerStore
-    store = await LedgerStore.connect(settings.dsn(), pool_size=2)
-    try:
-        return await fn(store)  # type: ignore[operator]
-    finally:
-        await store.close()
-
-
-def _settings_json(value: str) -> dict[str, object]:
-    import json
-    try:
-        data = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise click.BadParameter("must be a JSON object")
-    return data
-
-
-@main.group()
-def org() -> None:
-    """Register organisations and change their settings."""
-
-
-@org.command("add")
-@click.argument("org_id")
-@click.option("--name", default=None)
-@click.option("--settings", "settings_json", default="{}", help="JSON object: rate limit, thresholds, accounts")
-@click.pass_obj
-def org_add(settings: Settings, org_id: str, name: str | None, settings_json: str) -> None:
-    """Register ORG_ID (a UUID) and seed its chart of accounts."""
-    extra = _settings_json(settings_json)
-    created = asyncio.run(_with_store(settings, lambda s: s.ensure_organization(org_id, name, settings=extra)))
-    emit({"organization_id": org_id, "created": created})
-
-
-@org.command("list")
-@click.pass_obj
-def org_list(settings: Settings) -> None:
-    """List registered organisations."""
-    orgs = asyncio.run(_with_store(settings, lambda s: s.known_organizations()))
-    emit({"organizations": sorted(orgs)})  # type: ignore[arg-type]
-
-
-@org.command("set")
-@click.argument("org_id")
-@click.option("--settings", "settings_json", default=None, help="JSON object merged into the org's settings")
-@click.option("--close-period", multiple=True, help="YYYY-MM to close")
-@click.option("--open-period", multiple=True, help="YYYY-MM to reopen")
-@click.pass_obj
-def org_set(settings: Settings, org_id: str, settings_json: str | None, close_period: tuple[str, ...],
-            open_period: tuple[str, ...]) -> None:
-    """Change an organisation's settings (rate limit, thresholds, account overrides) and closed periods."""
-    async def change(store: object) -> object:
-        result = None
-        if settings_json is not None:
-            result = await store.set_org_settings(org_id, _settings_json(settings_json))  # type: ignore[attr-defined]
-        for period in close_period:
-            await store.set_period_closed(org_id, period, True)  # type: ignore[attr-defined]
-        for period in open_period:
-            await store.set_period_closed(org_id, period, False)  # type: ignore[attr-defined]
-        return result
-    emit({"organization_id": org_id, "settings": asyncio.run(_with_store(settings, change)),
-          "closed": list(close_period), "opened": list(open_period)})
-
-
-@main.group()
-def report() -> None:
-    """Ledger reports."""
-
-
-@report.command("trial-balance")
-@click.option("--org", "org_id", required=True)
-@click.option("--period", default=None, help="YYYY-MM (default: all time)")
-@click.pass_obj
-def report_trial_balance(settings: Settings, org_id: str, period: str | None) -> None:
-    """Trial balance of one organisation, as at the end of a period."""
-    from pipeline.ledger.reports import trial_balance
-    emit(asyncio.run(_with_conn(settings, lambda c: trial_balance(c, org_id, period))))
-
-
-@report.command("ledger")
-@click.option("--org", "org_id", required=True)
-@click.option("--account", required=True)
-@click.pass_obj
-def report_ledger(settings: Settings, org_id: str, account: str) -> None:
-    """Every line posted to one account, with a running balance."""
-    from pipeline.ledger.reports import account_ledger
-    emit({"organization_id": org_id, "account": account,
-          "lines": asyncio.run(_with_conn(settings, lambda c: account_ledger(c, org_id, account)))})
-
-
-@main.group()
-def export() -> None:
-    """Export the books."""
-
-
-@export.command("beancount")
-@click.option("--org", "org_id", default=None, help="one organisation (default: all)")
-@click.pass_obj
-def export_beancount_cmd(settings: Settings, org_id: str | None) -> None:
-    """Books in beancount format (bean-check accepts them)."""
-    from pipeline.ledger.export_beancount import export_beancount
-    click.echo(asyncio.run(_with_conn(settings, lambda c: export_beancount(c, org_id))), nl=False)
-
+# ---------------------------------------------------------------- verify, audit, replay
 
 @main.command("verify")
 @click.option("--topics/--no-topics", default=True, show_default=True,
               help="also check invariant 3 on the topics: every raw event accounted for")
 @click.pass_obj
 def verify_cmd(settings: Settings, topics: bool) -> None:
-    """Check the SPEC §6 invariants in the database (and the topics); exit 1 on any violation."""
+    """Check the invariants of docs/invariants.md in the database (and the topics); exit 1 on any violation."""
     from pipeline.ledger.verify import verify_ledger
-    result: dict = asyncio.run(_with_conn(settings, verify_ledger))  # type: ignore[assignment]
+    result: dict = asyncio.run(with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
         from pipeline.live import account_for_raw
+        bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
         result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
     if not result["ok"]:
-        raise SystemExit(1)
+        from pipeline.cli_errors import CheckFailed
+        raise CheckFailed("verify found invariant violations (counts in the JSON on stdout)",
+                          "docs/invariants.md says what each count means")
 
 
 @main.group()
@@ -207,10 +134,12 @@ def audit() -> None:
 def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
     """Re-walk the audit hash chains; exit 1 if a row was edited, deleted or reordered."""
     from pipeline.ledger.audit import verify_audit
-    result = asyncio.run(_with_conn(settings, lambda c: verify_audit(c, org_id)))
+    result = asyncio.run(with_conn(settings, lambda c: verify_audit(c, org_id)))
     emit(result)
     if not result["ok"]:  # type: ignore[index]
-        raise SystemExit(1)
+        from pipeline.cli_errors import CheckFailed
+        raise CheckFailed("the audit chain is broken (details in the JSON on stdout)",
+                          "restore the edited rows from a backup; docs/invariants.md, invariant 5")
 
 
 def _time_ms(value: str | None) -> int | None:
@@ -238,73 +167,44 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
 
     rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
+    bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
     emit(asyncio.run(replay(settings, settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
-
-
-@main.group()
-def review() -> None:
-    """The human review queue: list open items, approve or correct them."""
-
-
-@review.command("list")
-@click.option("--org", "org_id", required=True)
-@click.option("--limit", default=50, show_default=True)
-@click.pass_obj
-def review_list(settings: Settings, org_id: str, limit: int) -> None:
-    """Open review items of one organisation, oldest first (JSON)."""
-    items = asyncio.run(_with_store(settings, lambda s: s.open_reviews(org_id, limit=limit)))
-    emit({"organization_id": org_id, "items": [
-        {"event_id": i["event_id"], "suggested_smart_code": i["suggested_smart_code"],
-         "confidence": i["confidence"], "reason": i["reason"],
-         "description": i["payload"].get("event", {}).get("description"),
-         "amount": i["payload"].get("event", {}).get("amount"),
-         "alternatives": i["payload"].get("classification", {}).get("alternatives")}
-        for i in items]})  # type: ignore[union-attr]
-
-
-@review.command("decide")
-@click.option("--org", "org_id", required=True)
-@click.option("--event", "event_id", required=True)
-@click.option("--approve", is_flag=True, help="accept the suggested smart code")
-@click.option("--correct", "smart_code", default=None, help="post with this smart code instead")
-@click.option("--reviewer", default=lambda: __import__("getpass").getuser(), show_default="login name")
-@click.pass_obj
-def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool, smart_code: str | None,
-                  reviewer: str) -> None:
-    """Send a decision to hera.review.decisions; the pipeline posts it and learns from it."""
-    import json
-
-    if approve == (smart_code is not None):
-        raise click.UsageError("give exactly one of --approve or --correct CODE")
-    decision = {"organization_id": org_id, "event_id": event_id, "reviewer": reviewer,
-                "decision": "approve" if approve else "correct", "smart_code": smart_code}
-
-    async def send() -> None:
-        from aiokafka import AIOKafkaProducer
-
-        from pipeline.brokers import client_kwargs
-        producer = AIOKafkaProducer(**client_kwargs(settings))
-        await producer.start()
-        try:
-            await producer.send_and_wait(settings.topic("decisions"), json.dumps(decision).encode(),
-                                         key=org_id.encode())
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-    emit({"sent": decision, "topic": settings.topic("decisions")})
 
 
 @main.command("bench")
 @click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
               help="worker processes sharing the partitions")
+@click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")
+@click.option("--keep-topics", is_flag=True, help="leave the run's topics and consumer group behind")
 @click.pass_obj
-def bench_cmd(settings: Settings, n_events: int, workers: int) -> None:
+def bench_cmd(settings: Settings, n_events: int, workers: int, yes: bool, keep_topics: bool) -> None:
     """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
     from pipeline.bench import run_bench
-    emit(run_bench(settings, n_events, workers=workers))
+
+    refuse_external(settings, "bench", yes)
+    emit(with_cleanup(settings, "bench", keep_topics,
+                      lambda: _with_status(f"bench: {n_events} events, {workers} worker(s)",
+                                           lambda: run_bench(settings, n_events, workers=workers))))
+
+
+def _with_status(what: str, run: object) -> object:
+    """Say on stderr that ``what`` runs, with a spinner and the elapsed time on a terminal (the
+    per-event progress bar belongs in ``pipeline.bench``)."""
+    import sys
+
+    from rich.console import Console
+
+    click.echo(f"hera: {what} running …", err=True)
+    if not sys.stderr.isatty():
+        return run()  # type: ignore[operator]
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(what), TimeElapsedColumn(), console=Console(stderr=True),
+                  transient=True) as progress:
+        progress.add_task(what, total=None)
+        return run()  # type: ignore[operator]
 
 
 @main.command("classify")

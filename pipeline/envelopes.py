@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -109,10 +110,15 @@ def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
 
 def posted_message(entry: JournalEntry, entry_id: str | None, *, classification: Any, source: Any,
                    redelivered: bool = False, body: dict[str, Any] | None = None) -> Emit:
-    """The ``hera.entries.posted`` message of one entry, keyed by organisation (``body``: the entry's
-    ``entry_to_json`` when the caller already has it)."""
-    body = {"entry_id": entry_id, **(body or entry_to_json(entry)), "classification": classification,
-            "source": source}
+    """The ``hera.entries.posted`` message of one entry (``posted/v2``, docs/contracts.md), keyed by
+    organisation (``body``: the entry's ``entry_to_json`` when the caller already has it).
+
+    ``source`` is the raw record's coordinates: they go under ``origin``, and the body keeps the
+    producer's ``source`` (e.g. ``card_feed``). The one ``confidence`` is the classification's."""
+    body = {"schema_version": 2, "entry_id": entry_id, **(body or entry_to_json(entry)),
+            "classification": classification, "origin": source}
+    if isinstance(classification, dict) and classification.get("confidence") is not None:
+        body["confidence"] = format(Decimal(str(classification["confidence"])).normalize(), "f")
     if redelivered:
         body["redelivered"] = True
     return Emit("posted", entry.organization_id.encode(), dumps(body))

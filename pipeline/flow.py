@@ -25,7 +25,7 @@ from typing import Any
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
 
-AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may only raise it
+AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (docs/decisions.md); calibration may only raise it
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Decision:
 
 
 def calibrated_catalog(classifier: Any, catalog: Any = None) -> Any:
-    """The standard catalog with the auto-post thresholds calibrated on held-out data (SPEC §5:
+    """The standard catalog with the auto-post thresholds calibrated on held-out data (docs/decisions.md:
     0.85 is a floor, the target is >= 98 % correct among auto-posted). Suspense keeps none."""
     from pipeline.domain.catalog import load_catalog
 

@@ -27,9 +27,56 @@ WORKER_STOP_TIMEOUT_SECONDS = 20.0
 
 
 def ensure_services(settings: Settings) -> None:
+    """Start the embedded services the environment does not point elsewhere, saying so on stderr."""
     from pipeline import services
-    if not (settings.kafka_external and settings.database_external):
-        services.up(settings)
+    if settings.kafka_external and settings.database_external:
+        return
+    state = services.status(settings)
+    missing = [name for name, key in (("Kafka broker", "kafka"), ("PostgreSQL", "postgres"))
+               if state[key]["embedded"] and not state[key]["running"]]
+    if missing:
+        print(f"hera: starting the embedded {' and '.join(missing)} under {settings.home}/ (set "
+              "HERA_KAFKA_BOOTSTRAP / HERA_DATABASE_URL to use your own)", file=sys.stderr)
+    services.up(settings)
+
+
+async def kafka_names(target: Settings | str) -> tuple[set[str], set[str]]:
+    """The topics and consumer groups on the cluster now (``target``: settings, or a bare bootstrap)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from pipeline.brokers import admin_kwargs
+
+    admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return set(await admin.list_topics()), {g[0] for g in await admin.list_consumer_groups()}
+    finally:
+        await admin.close()
+
+
+async def delete_run_names(target: Settings | str, prefix: str, before: tuple[set[str], set[str]]
+                           ) -> dict[str, int]:
+    """Delete the topics and consumer groups named ``prefix…`` that were not there ``before`` (a demo's
+    or bench's own); what existed before the run, or belongs to anyone else, is left alone."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.protocol.admin import DeleteGroupsRequest
+
+    from pipeline.brokers import admin_kwargs
+
+    topics, groups = await kafka_names(target)
+    mine_topics = sorted(t for t in topics - before[0] if t.startswith(prefix))
+    mine_groups = sorted(g for g in groups - before[1] if g.startswith(prefix))
+    admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        if mine_topics:
+            await admin.delete_topics(mine_topics)
+        for group in mine_groups:
+            node = await admin.find_coordinator(group)
+            await admin._send_request(DeleteGroupsRequest([group]), node)
+    finally:
+        await admin.close()
+    return {"topics_deleted": len(mine_topics), "groups_deleted": len(mine_groups)}
 
 
 def start_worker(settings: Settings, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -133,7 +180,8 @@ class Tracker:
                     self._account(_coords(rec["source"]), "duplicate")
             return
         body = orjson.loads(m.value)
-        key = _coords(body.get("source") or {})
+        where = body.get("origin") or body.get("source")   # posted/v2 says origin; envelopes say source
+        key = _coords(where if isinstance(where, dict) else {})
         if topic == self.settings.topic("deferred"):
             self.parked.add(key)
         elif topic == self.settings.topic("posted"):
@@ -164,7 +212,7 @@ def _coords(src: dict[str, Any]) -> tuple[int, int]:
 
 
 async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> dict[str, Any]:
-    """SPEC §6 invariant 3 on the topics: every raw record is posted, in review, dead-lettered,
+    """Invariant 3 of docs/invariants.md on the topics: every raw record is posted, in review, dead-lettered,
     a duplicate, or deferred. Returns counts and the raw records accounted for by none."""
     from aiokafka import TopicPartition
 

@@ -17,7 +17,7 @@ PAYLOAD_BYTES_MAX = 64 * 1024
 
 def simulate(lines: Iterable[bytes], *, classifier: Any, catalog: Any, memory: Any = None
              ) -> Iterator[dict[str, Any]]:
-    """One result object per input line, in order (SPEC §7)."""
+    """One result object per input line, in order (docs/cli.md)."""
     from pipeline.domain.validate import validate_raw
 
     for raw in lines:

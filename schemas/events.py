@@ -1,4 +1,4 @@
-"""Raw transaction event, schema version 1 (SPEC §2): the wire contract of ``hera.transactions.raw``.
+"""Raw transaction event, schema version 1 (docs/contracts.md): the wire contract of ``hera.transactions.raw``.
 
 Strict: unknown fields are forbidden everywhere except inside ``metadata``; money is a decimal
 *string* (never a JSON number) parsed into ``Decimal``; text fields have length limits; the
@@ -34,6 +34,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -164,16 +165,39 @@ def _metadata(value: Any) -> dict[str, Any]:
     return value
 
 
+# Each wire type states its constraints to the JSON Schema (``WithJsonSchema``), built from the same
+# patterns and limits the validators use, so the published schema and the code cannot drift apart
+# (tests/unit/test_message_schemas.py holds the generated files to these definitions).
+_DECIMAL_SCHEMA = {"type": "string", "pattern": _DECIMAL_RE.pattern,
+                   "description": "decimal string, e.g. \"105.00\" (never a JSON number, no exponent)"}
+_POSITIVE_SCHEMA = {**_DECIMAL_SCHEMA, "not": {"pattern": r"^0(\.0+)?$"},
+                    "description": "decimal string greater than zero, e.g. \"105.00\""}
+_RATE_SCHEMA = {"type": "string", "pattern": _RATE_RE.pattern,
+                "description": "tax rate as a fraction in [0, 1]: \"0.05\" is 5 %"}
+_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": _UUID_RE.pattern}
+_TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "pattern": _RFC3339_RE.pattern,
+                     "description": "RFC 3339 timestamp with a time zone"}
+_CURRENCY_SCHEMA = {"type": "string", "pattern": _CURRENCY_RE.pattern,
+                    "description": "ISO 4217 code (case-insensitive, must be a known currency)"}
+_CATEGORY_SCHEMA = {"anyOf": [{"type": "string", "enum": ["product", "service"]},
+                              {"type": "string", "pattern": _SMART_CODE_RE.pattern,
+                               "maxLength": CATEGORY_LENGTH_MAX}]}
+_METADATA_SCHEMA = {"type": "object", "description": f"free-form JSON, at most {METADATA_BYTES_MAX} bytes "
+                    "as compact UTF-8 JSON; kept verbatim after sanitising"}
+
 _as_str = PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")   # never "1E-8"
-Money = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=False)), _as_str]
-PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=True)), _as_str]
-Rate = Annotated[Decimal, PlainValidator(_rate), _as_str]
-OrgId = Annotated[str, PlainValidator(_uuid)]
+Money = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=False)), _as_str,
+                  WithJsonSchema(_DECIMAL_SCHEMA)]
+PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=True)), _as_str,
+                          WithJsonSchema(_POSITIVE_SCHEMA)]
+Rate = Annotated[Decimal, PlainValidator(_rate), _as_str, WithJsonSchema(_RATE_SCHEMA)]
+OrgId = Annotated[str, PlainValidator(_uuid), WithJsonSchema(_UUID_SCHEMA)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp),
-                      PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")]
-Currency = Annotated[str, PlainValidator(_currency)]
-Category = Annotated[str, PlainValidator(_category)]
-Metadata = Annotated[dict[str, Any], PlainValidator(_metadata)]
+                      PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
+                      WithJsonSchema(_TIMESTAMP_SCHEMA)]
+Currency = Annotated[str, PlainValidator(_currency), WithJsonSchema(_CURRENCY_SCHEMA)]
+Category = Annotated[str, PlainValidator(_category), WithJsonSchema(_CATEGORY_SCHEMA)]
+Metadata = Annotated[dict[str, Any], PlainValidator(_metadata), WithJsonSchema(_METADATA_SCHEMA)]
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -200,6 +224,10 @@ class _Wire(BaseModel):
 
 class TaxV1(_Wire):
     """Tax included in ``amount``: a rate (``"0.05"``) or an absolute amount, exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        "oneOf": [{"required": ["rate"], "properties": {"amount": {"type": "null"}}},
+                  {"required": ["amount"], "properties": {"rate": {"type": "null"}}}]})
 
     rate: Rate | None = None
     amount: Money | None = None
@@ -235,10 +263,17 @@ class LoanV1(_Wire):
     interest: Money
 
 
-class RawTransactionV1(_Wire):
-    """One raw business event as written by a producer (SPEC §2)."""
+# What ``_contract`` checks about feed lines, stated to the JSON Schema.
+_FEED_RULE: dict[str, Any] = {"if": {"properties": {"source": {"enum": sorted(str(s) for s in FEED_SOURCES)}}},
+                              "then": {"required": ["direction", "description"]}}
 
-    schema_version: StrictInt
+
+class RawTransactionV1(_Wire):
+    """One raw business event as written by a producer (docs/contracts.md, "Raw transaction")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_FEED_RULE)
+
+    schema_version: Annotated[StrictInt, Field(json_schema_extra={"const": SCHEMA_VERSION})]
     event_id: Annotated[StrictStr, Field(min_length=1, max_length=EVENT_ID_LENGTH_MAX)]
     organization_id: OrgId
     source: Source

@@ -2,7 +2,7 @@
 
     .venv/bin/python data/classifier/generate_corpus.py [--seed 20261128] [--out data/classifier]
 
-Writes ``corpus_train.jsonl.gz`` and ``corpus_heldout.jsonl.gz`` (raw events per SPEC §2 plus
+Writes ``corpus_train.jsonl.gz`` and ``corpus_heldout.jsonl.gz`` (raw events per docs/contracts.md plus
 ``expected_smart_code``, ``merchant_id`` and ``country``) and ``manifest.json`` (counts, sha256).
 Same seed → same bytes.
 

@@ -2,7 +2,7 @@
 
 Order of evidence for one event:
 
-1. ``kind`` present → SPEC §3a rule (``rules.py``); bill lines without a category are
+1. ``kind`` present → docs/catalog.md rule (``rules.py``); bill lines without a category are
    classified by the text model and their confidence caps the bill's.
 2. A valid producer ``smart_code`` allowed for the line's direction → accepted (``producer``).
 3. The organisation's memory (``memory.OrgMemory``): exact counterparty / merchant key, or a

@@ -1,4 +1,4 @@
-"""Smart codes the classifier can emit (SPEC §3a and §3b), and the maps between them.
+"""Smart codes the classifier can emit (docs/catalog.md), and the maps between them.
 
 The catalog proper (accounts, posting recipes, thresholds) is data owned by ``schemas/``; this
 module holds only what the classifier needs to know about codes: which codes exist for

@@ -1,4 +1,4 @@
-"""Post or review: the auto-post decision for one classification (SPEC §5).
+"""Post or review: the auto-post decision for one classification (docs/decisions.md).
 
 A classification posts when its confidence is at least the smart code's threshold and the amount
 is under the code's cap (if any). Otherwise it goes to review with exactly one reason, by

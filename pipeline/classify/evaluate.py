@@ -1,6 +1,6 @@
 """Measuring the classifier: ``hera classify --eval`` metrics, coverage curves, learning curves.
 
-``evaluate`` classifies events whose right answer is known and reports SPEC §7's object: ``n``,
+``evaluate`` classifies events whose right answer is known and reports docs/cli.md's object: ``n``,
 ``accuracy``, ``auto_post_rate`` (share of events that would post without review),
 ``auto_post_precision`` (share of those that are right), ``review_rate`` and a ``per_code`` table.
 ``coverage_curve`` traces auto-post rate and precision against one global threshold, to check the
@@ -8,7 +8,7 @@ calibration promise (posted at confidence ≥ t → at least a share t right).
 ``learning_curve`` shows how fast reviewer corrections for one counterparty turn into right,
 auto-posted classifications.
 
-``DictEvent`` gives attribute access to a plain JSON dict (SPEC §2 field names), so JSONL files
+``DictEvent`` gives attribute access to a plain JSON dict (docs/contracts.md field names), so JSONL files
 can be evaluated without the wire model.
 """
 
@@ -59,7 +59,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 def evaluate(events_with_expected: Sequence[tuple[object, str]], classifier, thresholds: Mapping[str, float],
              *, threshold_override: float | None = None, org_memory=None) -> dict:
-    """SPEC §7 metrics for events with known smart codes."""
+    """docs/cli.md metrics for events with known smart codes."""
     events = [e for e, _ in events_with_expected]
     results = classifier.classify_batch(events, org_memory=org_memory) if events else []
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -112,7 +112,7 @@ def load_eval_file(path: str | Path) -> list[tuple[DictEvent, str]]:
 
 
 def eval_file(path: str | Path, classifier=None, *, threshold_override: float | None = None) -> dict:
-    """``hera classify --eval FILE``: SPEC §7 metrics for a JSONL file (shipped model by default)."""
+    """``hera classify --eval FILE``: docs/cli.md metrics for a JSONL file (shipped model by default)."""
     from pipeline.classify.classifier import Classifier
 
     classifier = classifier or Classifier.load()

@@ -1,4 +1,4 @@
-"""Structured events (SPEC §3a): the smart code follows from ``kind``; completeness sets confidence.
+"""Structured events (docs/catalog.md): the smart code follows from ``kind``; completeness sets confidence.
 
 A complete event classifies with confidence 1.0. When something its posting recipe needs is
 missing (payroll without the payroll breakdown, a POS summary without payments, an inventory

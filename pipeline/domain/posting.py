@@ -1,6 +1,6 @@
 """Posting rules: turn a validated event and its smart code into a balanced journal entry.
 
-``build_entry`` implements every recipe of SPEC §3a/§3b. The recipe and its accounts come from
+``build_entry`` implements every recipe of docs/posting-rules.md. The recipe and its accounts come from
 the catalog (data); this module only knows the *shape* of each recipe. Expected failures come
 back as ``Rejected`` with one reason, never as exceptions:
 
@@ -13,7 +13,7 @@ back as ``Rejected`` with one reason, never as exceptions:
 * ``ACCOUNT_UNKNOWN``    – an account (e.g. a transfer's ``metadata.to_account``) not in the chart;
 * ``UNBALANCED``         – guard: a recipe produced an unbalanced or negative entry (a bug).
 
-Tax (SPEC §3a): taxable = amount − tip; with a rate, net = taxable / (1 + rate) rounded half-even
+Tax (docs/posting-rules.md): taxable = amount − tip; with a rate, net = taxable / (1 + rate) rounded half-even
 to the currency's minor unit and tax = taxable − net; with ``tax.amount``, net = taxable − tax.
 
 Money account: ``bank_feed`` events move 1010 bank and ``card_feed`` events 2300 corporate card
@@ -108,7 +108,7 @@ def build_entry(event: RawTransactionV1, smart_code: str, catalog: Catalog, *,
 
 
 def split_tax(event: RawTransactionV1) -> Split | Rejected:
-    """Net, tax and tip of ``amount`` (SPEC §3a), or why the event's parts do not add up."""
+    """Net, tax and tip of ``amount`` (docs/posting-rules.md), or why the event's parts do not add up."""
     try:
         return _split(event)
     except _Reject as exc:

@@ -1,4 +1,4 @@
-"""``hera verify``, database half: SPEC §6 invariants 1, 2, 4 (and 5 through ``verify_audit``)
+"""``hera verify``, database half: docs/invariants.md invariants 1, 2, 4 (and 5 through ``verify_audit``)
 checked directly in PostgreSQL, reported as JSON-able counts with ``ok``.
 
 Needs the admin (migrating, superuser or BYPASSRLS) connection: it must see every tenant's rows.

@@ -161,7 +161,7 @@ class Pipeline:
         return tracker
 
     async def invariant3(self) -> dict[str, Any]:
-        """``account_for_raw`` (SPEC §6 invariant 3 on the topics), asserted complete."""
+        """``account_for_raw`` (docs/invariants.md invariant 3 on the topics), asserted complete."""
         acc = await account_for_raw(self.settings, timeout_seconds=30)
         assert acc["topics_read_completely"], acc
         assert acc["unaccounted"] == 0, f"raw events accounted for by nothing: {acc}"

@@ -1,6 +1,6 @@
 """Pipeline cases of issue 5 on the real broker and PostgreSQL: bad input, duplicates, rate-limit
 deferral and replay. Each case runs a worker subprocess, produces raw events, waits until every
-one is accounted for and then checks SPEC §6 invariant 3 on the topics (``account_for_raw``)
+one is accounted for and then checks docs/invariants.md invariant 3 on the topics (``account_for_raw``)
 and, where it matters, the ledger (``verify_ledger``, entry counts).
 """
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -82,6 +84,59 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
     ends = await topic_sizes(kafka_bootstrap, [settings.topic("validated"), settings.topic("classified")])
     assert ends[settings.topic("validated")] == 0, ends
     assert ends[settings.topic("classified")] == counts["posted"], ends
+    await check_published_contracts(settings, counts)
+
+
+async def check_published_contracts(settings: Settings, counts: dict[str, int]) -> None:
+    """Every message the run published validates against its JSON Schema (schemas/json/), and the
+    posted ones keep the producer's source, carry their origin and the classification's confidence."""
+    import json
+
+    import jsonschema
+
+    from pipeline.envelopes import headers_dict
+    from schemas.messages import SCHEMA_HEADER, SCHEMA_HEADER_VALUES, json_schema
+
+    for name, topic_key in (("posted", "posted"), ("review", "review"), ("deadletter", "deadletter")):
+        validator = jsonschema.Draft202012Validator(json_schema(name), format_checker=jsonschema.FormatChecker())
+        messages = await read_messages(settings.kafka_bootstrap or "", settings.topic(topic_key))
+        assert len(messages) >= {"posted": counts["posted"], "review": 0, "deadletter": 1}[name]
+        for m in messages:
+            headers = headers_dict(m.headers)
+            if SCHEMA_HEADER in headers:
+                assert headers[SCHEMA_HEADER] == SCHEMA_HEADER_VALUES[name].decode()
+            body = headers if name == "deadletter" else json.loads(m.value)
+            errors = [e.message for e in validator.iter_errors(body)]
+            assert not errors, (name, errors[:3], body)
+            if name == "posted":
+                assert body["source"] in ("bank_feed", "card_feed", "pos", "erp", "api")
+                assert body["origin"]["topic"] == settings.topic("raw")
+                assert body["confidence"] == format(Decimal(str(body["classification"]["confidence"])).normalize(), "f")
+
+
+async def read_messages(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` up to its current end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    count = (await partition_counts(bootstrap, [topic]))[topic]
+    tps = [TopicPartition(topic, p) for p in range(count)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        got: list[Any] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                break
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                got += [m for m in msgs if m.offset < ends[TopicPartition(m.topic, m.partition)]]
+        return got
+    finally:
+        await consumer.stop()
 
 
 async def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:

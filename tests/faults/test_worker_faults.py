@@ -1,6 +1,6 @@
 """Worker faults on the real broker and PostgreSQL: a worker SIGKILLed mid-stream and restarted,
 and one of two workers sharing the partitions stopped mid-stream. Whatever the timing of the
-fault, every raw event must end accounted for (SPEC §6 invariant 3) and the ledger must hold
+fault, every raw event must end accounted for (docs/invariants.md invariant 3) and the ledger must hold
 exactly one balanced entry per (organization_id, event_id) (invariants 1 and 2).
 """
 

@@ -1,5 +1,5 @@
 """The schema's smart-code CHECK (hera_smart_code_valid, written for speed) accepts exactly what
-the SPEC grammar accepts."""
+the documented grammar (docs/catalog.md) accepts."""
 
 from __future__ import annotations
 

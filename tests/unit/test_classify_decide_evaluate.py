@@ -1,4 +1,4 @@
-"""decide(): one reason by precedence. evaluate(): SPEC §7 shape and arithmetic."""
+"""decide(): one reason by precedence. evaluate(): docs/cli.md shape and arithmetic."""
 
 from __future__ import annotations
 

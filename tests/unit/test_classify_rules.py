@@ -1,4 +1,4 @@
-"""Structured events (SPEC §3a) classify by rule; incomplete ones are flagged for review."""
+"""Structured events (docs/catalog.md) classify by rule; incomplete ones are flagged for review."""
 
 from __future__ import annotations
 

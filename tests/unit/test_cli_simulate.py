@@ -1,4 +1,4 @@
-"""`hera simulate`: SPEC §7's JSON per input line, in order, without broker or database."""
+"""`hera simulate`: docs/cli.md's JSON per input line, in order, without broker or database."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Posting rules: a worked example for every recipe of SPEC §3a/§3b, rounding, guards."""
+"""Posting rules: a worked example for every recipe of docs/posting-rules.md, rounding, guards."""
 
 from __future__ import annotations
 
