@@ -4,9 +4,11 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 * raw bytes in and out (``value_serializer="raw"``): the validate stage needs the original bytes for
   the dead-letter topic, and JSON is encoded by us, never pickle;
 * short session/heartbeat/rebalance timeouts so a restarted worker rejoins in seconds;
-* every agent consumes with ``take_events`` and concurrency 1 (Faust loses messages with
-  concurrency > 1, faust-streaming#606); its body never raises (Faust acks a message whose agent
-  raised): failures are retried, then bisected and dead-lettered as POISON;
+* every agent runs ``agents/runner.py`` over batches that close when nothing more is buffered
+  (``agents/source.py``), with concurrency 1 (Faust loses messages with concurrency > 1,
+  faust-streaming#606); a message that breaks a step is dead-lettered as POISON
+  (``agents/failure.py``), and records are acked only once their batch is durable and published;
+* latency settings (fetch wait, linger, commit interval) come from ``agents/tuning.py``;
 * topics are created by ``ensure_topics`` before a worker starts (Faust would create 1 partition);
 * ``agents.faust_fixes`` patches Faust's seek to committed offsets after a rebalance, which left
   records delivered during the seek never processed (issue 5).
@@ -14,12 +16,11 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faust
 
-from agents import faust_speedups
+from agents import faust_speedups, tuning
 from agents.faust_fixes import install as install_faust_fixes
 from pipeline.config import TOPICS, Settings
 from pipeline.kafka_compat import install_end_offsets_shim
@@ -30,8 +31,9 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    if os.environ.get("HERA_KAFKA_END_OFFSETS_SHIM", "1") != "0":
+    if settings.kafka_end_offsets_shim:
         install_end_offsets_shim()
+    tuning.apply(settings)
     install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -51,16 +53,15 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
-        broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-        producer_linger=0.005,
+        **tuning.faust_options(settings),
         producer_max_request_size=2_000_000,
         consumer_max_fetch_size=16 * 1024 * 1024,
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]
-    faust_speedups.install(app)  # Faust's per-event path, ~5x cheaper: see agents/faust_speedups.py
+    if settings.faust_speedups:
+        faust_speedups.install(app)  # Faust's per-event path, made cheaper: see agents/faust_speedups.py
     if register_agents:
         from agents import stages
 

@@ -18,21 +18,6 @@ ORGS_REFRESH_SECONDS = 5.0
 MEMORY_KEY = "org_memory"
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Faults that a later retry of the same work can cure (never bad input, never a bug)."""
-    import asyncpg
-    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
-
-    from pipeline.ledger.errors import TransientError, map_db_error
-
-    if isinstance(exc, (TransientError, ConnectionError, OSError, asyncio.TimeoutError, KafkaConnectionError,
-                        KafkaTimeoutError, NotLeaderForPartitionError, asyncpg.InterfaceError)):
-        return True
-    if isinstance(exc, asyncpg.PostgresError):
-        return isinstance(map_db_error(exc), TransientError)
-    return False
-
-
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

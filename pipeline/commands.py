@@ -293,14 +293,23 @@ def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool,
 
 
 @main.command("bench")
-@click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000))
+@click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000),
+              help="flat out: produce N events at once, measure throughput")
+@click.option("--rate", type=click.FloatRange(1, 100_000), default=None,
+              help="open loop: offer R events/s (with --duration), measure latency")
+@click.option("--duration", "duration_seconds", type=click.FloatRange(1, 3600), default=20.0, show_default=True,
+              help="seconds of offered load with --rate")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
               help="worker processes sharing the partitions")
 @click.pass_obj
-def bench_cmd(settings: Settings, n_events: int, workers: int) -> None:
-    """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
-    from pipeline.bench import run_bench
-    emit(run_bench(settings, n_events, workers=workers))
+def bench_cmd(settings: Settings, n_events: int, rate: float | None, duration_seconds: float, workers: int) -> None:
+    """Load test: end-to-end throughput (flat out) or latency (open loop at --rate), beside the same run's raw
+    broker and database limits. Progress on stderr, JSON on stdout."""
+    from pipeline.bench import run_bench, run_rate_bench
+    if rate is not None:
+        emit(run_rate_bench(settings, rate, duration_seconds, workers=workers))
+    else:
+        emit(run_bench(settings, n_events, workers=workers))
 
 
 @main.command("classify")

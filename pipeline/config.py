@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
+    # --- issue 11: latency and switches (applied in agents/tuning.py; see docs and BENCHMARKS.md)
+    kafka_fetch_max_wait_ms: int = Field(default=10, ge=0, le=1500,
+                                         description="longest a worker's fetch waits on the broker for new records")
+    producer_linger_ms: float = Field(default=0.0, ge=0, le=100,
+                                      description="how long the worker's producer waits to fill a record batch")
+    commit_interval_seconds: float = Field(default=0.25, gt=0, le=10,
+                                           description="how often a worker commits the offsets it released")
+    batch_in_flight_max: int = Field(default=2, ge=1, le=8,
+                                     description="batches between take and release per agent (overlap of writes)")
+    faust_speedups: bool = Field(default=True, description="agents/faust_speedups.py; off = Faust as shipped")
+    kafka_end_offsets_shim: bool = Field(default=True,
+                                         description="pipeline/kafka_compat.py correction of ListOffsets latest")
+    profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")
 
     @property
     def embedded_state(self) -> dict[str, Any]:

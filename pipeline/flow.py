@@ -30,13 +30,12 @@ AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may
 
 @dataclass
 class BatchResult:
+    """A batch's outputs: messages to produce, counts, audit records, table changelog records."""
+
     emits: list[Emit] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     audit: list[dict[str, Any]] = field(default_factory=list)
-    reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
-    to_post: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (classified envelope, entry)
-    inline: list[tuple[dict[str, Any], int, Any]] = field(default_factory=list)  # (envelope, partition, event)
     changelog: list[Any] = field(default_factory=list)  # table changelog records to produce with the batch
 
     def merge(self, other: BatchResult) -> BatchResult:
@@ -44,9 +43,6 @@ class BatchResult:
         self.outcomes.update(other.outcomes)
         self.reasons.update(other.reasons)
         self.audit += other.audit
-        self.reviews += other.reviews
-        self.to_post += other.to_post
-        self.inline += other.inline
         self.changelog += other.changelog
         return self
 
@@ -54,6 +50,38 @@ class BatchResult:
         self.outcomes[str(outcome)] += 1
         if reason is not None:
             self.reasons[str(reason)] += 1
+
+
+InlineItem = tuple[dict[str, Any], int, Any]  # (validated envelope, partition, parsed event)
+PostItem = tuple[dict[str, Any], Any]  # (classified envelope, JournalEntry)
+
+
+@dataclass
+class Work:
+    """What a stage hands back to its agent, to do before the batch's outputs are released."""
+
+    inline: list[InlineItem] = field(default_factory=list)  # to admit, classify and post in this batch
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # to store in the ledger's review queue
+    to_post: list[PostItem] = field(default_factory=list)  # to post to the ledger
+
+    def merge(self, other: Work) -> Work:
+        self.inline += other.inline
+        self.reviews += other.reviews
+        self.to_post += other.to_post
+        return self
+
+
+@dataclass
+class Staged:
+    """A step's result: its outputs and the work it hands back."""
+
+    out: BatchResult = field(default_factory=BatchResult)
+    work: Work = field(default_factory=Work)
+
+    def merge(self, other: Staged) -> Staged:
+        self.out.merge(other.out)
+        self.work.merge(other.work)
+        return self
 
 
 def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str, *,
@@ -66,19 +94,19 @@ def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str
 
 def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
                    stage: str = "validate", inline: Callable[[Record, str], bool] | None = None
-                   ) -> tuple[BatchResult, set[str]]:
+                   ) -> tuple[BatchResult, Work, set[str]]:
     """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
 
     A valid event becomes a validated envelope: published to the validated topic, keyed by its
     organisation, or — when ``inline(record, org)`` says the record already sits on its
-    organisation's partition — kept in ``result.inline`` for the caller to process on the spot.
+    organisation's partition — kept in ``work.inline`` for the caller to process on the spot.
 
-    Returns the result and the set of organisation ids seen that are not in ``known_orgs``
+    Returns the outputs, the work and the set of organisation ids seen that are not in ``known_orgs``
     (the caller provisions them when auto-provisioning is on).
     """
     from pipeline.domain.validate import Rejected, validate_many
 
-    result = BatchResult()
+    result, work = BatchResult(), Work()
     new_orgs: set[str] = set()
     validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max)
     for rec, checked in zip(records, validated, strict=True):
@@ -108,11 +136,11 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "raw_b64": base64.b64encode(rec.value).decode(),
         }
         if inline is not None and inline(rec, org):
-            result.inline.append((envelope, rec.partition, event))
+            work.inline.append((envelope, rec.partition, event))
         else:
             result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
         result.count("validated")
-    return result, new_orgs
+    return result, work, new_orgs
 
 
 # ---------------------------------------------------------------- classify + decide + build entry
@@ -175,13 +203,13 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
 
 
 def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage: str = "classify", *,
-                   events: list[Any] | None = None) -> BatchResult:
+                   events: list[Any] | None = None) -> tuple[BatchResult, Work]:
     """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
     (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
     from pipeline.envelopes import entry_to_json
     from schemas.events import RawTransactionV1
 
-    result = BatchResult()
+    result, work = BatchResult(), Work()
     events = [event if event is not None else RawTransactionV1.model_validate(env["event"])
               for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
@@ -202,12 +230,12 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
             # the record of the decision, without the original bytes (they are in the raw topic, at
             # ``source``; carried further only by what may still be dead-lettered later)
             result.emits.append(Emit("classified", org.encode(), dumps({k: v for k, v in out.items() if k != "raw_b64"})))
-            result.to_post.append((out, decision.entry))
+            work.to_post.append((out, decision.entry))
             result.count("classified")
         else:
             out["review_reason"] = str(decision.reason)
-            result.reviews.append(out)  # announced by ``queued_for_review`` once it is in the ledger
-    return result
+            work.reviews.append(out)  # announced by ``queued_for_review`` once it is in the ledger
+    return result, work
 
 
 def queued_for_review(items: list[dict[str, Any]], stage: str = "classify") -> BatchResult:
@@ -224,7 +252,7 @@ def queued_for_review(items: list[dict[str, Any]], stage: str = "classify") -> B
 
 # ---------------------------------------------------------------- post
 
-async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, stage: str = "post") -> BatchResult:
+async def post_batch(classified: list[PostItem], store: Any, stage: str = "post") -> BatchResult:
     """Post a batch of classified entries, given as (classified envelope, JournalEntry) pairs, in one
     database transaction; announce what was posted."""
     from pipeline.envelopes import posted_message

@@ -106,7 +106,7 @@ def test_validated_envelopes_are_unchanged() -> None:
     """The envelope's event is the event's own JSON dump and the fingerprint hashes it as before."""
     raws = list(sample_events(600, seed=11, bad_share=0.1))
     records = [Record("raw", i % 3, i, None, raw) for i, raw in enumerate(raws)]
-    result, _ = validate_batch(records, known_orgs=None, payload_bytes_max=v.PAYLOAD_BYTES_MAX)
+    result, _, _ = validate_batch(records, known_orgs=None, payload_bytes_max=v.PAYLOAD_BYTES_MAX)
     validated = iter(e for e in result.emits if e.topic_key == "validated")
     for rec in records:
         checked = v.validate_raw(rec.value)
