@@ -83,6 +83,10 @@ def _settings_json(value: str) -> dict[str, object]:
         raise click.BadParameter(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object")
+    from pipeline.domain.catalog import load_catalog
+    from pipeline.domain.org_settings import problems
+    if found := problems(data, load_catalog()):
+        raise click.BadParameter("; ".join(found))
     return data
 
 
