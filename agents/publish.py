@@ -44,9 +44,10 @@ def with_schema(topic_key: str, headers: tuple[tuple[str, bytes], ...]) -> list[
 class Publisher:
     """Produces through the Faust app's aiokafka producer (started with the worker)."""
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    def __init__(self, app: Any, settings: Settings, raw_reader: Any = None) -> None:
         self.app = app
         self.settings = settings
+        self.raw_reader = raw_reader  # agents.raw_reader.RawReader: original bytes for dead letters
 
     def producer(self) -> Any:
         return self.app.producer._ensure_producer()
@@ -54,6 +55,8 @@ class Publisher:
     async def publish(self, stage: str, result: BatchResult) -> None:
         """Produce every output of ``result`` and wait for the broker's acknowledgement of all."""
         producer, settings = self.producer(), self.settings
+        if self.raw_reader is not None and any(e.needs_value for e in result.emits):
+            result.emits = await self.raw_reader.fill(result.emits)
         messages = [Message(w.topic, w.partition, w.key, w.value) for w in result.changelog]
         messages += [Message(settings.topic(e.topic_key), None, e.key, e.value, with_schema(e.topic_key, e.headers))
                      for e in result.emits]

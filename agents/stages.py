@@ -32,6 +32,7 @@ from agents.handlers.raw import Raw
 from agents.handlers.validated import Validated
 from agents.profile import HOP_SECONDS, observe_processed, observe_taken, write_summary
 from agents.publish import Publisher
+from agents.raw_reader import RawReader
 from agents.runner import Runner, SettleFailed, Stage
 from agents.runtime import Runtime
 from agents.source import ready_batches
@@ -55,7 +56,8 @@ def observe(stage: str) -> Any:
 def register(app: faust.App, settings: Settings) -> Runtime:
     rt = Runtime(settings)
     rt.catalog()  # load the model and the calibrated catalog now, not inside the first batch
-    ctx = Context(app, settings, rt, create_tables(app, settings.partitions), Publisher(app, settings))
+    raw_reader = RawReader(settings.bootstrap())
+    ctx = Context(app, settings, rt, create_tables(app, settings.partitions), Publisher(app, settings, raw_reader))
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes) for key in SOURCES}
     events = Events(ctx)
     raw, validated = Raw(ctx, events), Validated(events)
@@ -78,6 +80,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     async def _close(app: faust.App, **_: Any) -> None:
         if settings.profile_file is not None:
             write_summary(settings.profile_file)
+        await raw_reader.close()
         await rt.close()
 
     return rt

@@ -1,10 +1,10 @@
 """Wire envelopes between stages (JSON, UTF-8, never pickle) and the dead-letter convention.
 
 * ``hera.transactions.validated``: {"v": 1, "event": <sanitised RawTransactionV1>, "fingerprint",
-  "source": {topic, partition, offset}, "raw_b64"} — the original bytes travel along so that a later
-  stage can still dead-letter them verbatim.
-* ``hera.transactions.classified``: the validated envelope (without ``raw_b64``) plus "classification"
-  and "entry".
+  "source": {topic, partition, offset}}. The original bytes never travel in an envelope (they may
+  hold what sanitising removed): a later stage that must dead-letter them verbatim re-reads them from
+  the raw topic by ``source`` (an ``Emit`` with ``origin`` set and no value, filled by the agent).
+* ``hera.transactions.classified``: the validated envelope plus "classification" and "entry".
 * ``hera.entries.posted``: one message per journal entry, keyed by organisation, carrying
   ``entry_id`` so consumers can deduplicate.
 * ``hera.deadletter``: the value is the *original bytes*, unchanged; why and where from travel in
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +50,11 @@ class Emit:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = field(default=())
+    origin: tuple[str, int, int] | None = None  # (topic, partition, offset) whose bytes are the value, to read
+
+    @property
+    def needs_value(self) -> bool:
+        return self.origin is not None and not self.value
 
 
 def dumps(obj: Any) -> bytes:
@@ -79,10 +83,13 @@ def source_id(envelope: dict[str, Any]) -> str:
 
 
 def dead_letter_from_envelope(env: dict[str, Any], reason: Reason, detail: str, *, stage: str) -> Emit:
+    """The dead letter of the raw record an envelope came from; its value (the original bytes) is read
+    back from the raw topic by the agent that produces it."""
     src = env["source"]
-    return dead_letter(base64.b64decode(env["raw_b64"]), reason, detail, stage=stage, topic=src["topic"],
-                       partition=src["partition"], offset=src["offset"],
-                       key=env["event"]["organization_id"].encode())
+    letter = dead_letter(b"", reason, detail, stage=stage, topic=src["topic"], partition=src["partition"],
+                         offset=src["offset"], key=env["event"]["organization_id"].encode())
+    return Emit(letter.topic_key, letter.key, b"", letter.headers,
+                origin=(str(src["topic"]), int(src["partition"]), int(src["offset"])))
 
 
 def headers_dict(headers: Any) -> dict[str, str]:

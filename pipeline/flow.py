@@ -15,7 +15,6 @@ published, as the record of every classification decision for downstream readers
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,7 +132,6 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "event": checked.body,   # event.model_dump(mode="json", exclude_none=True), dumped once
             "fingerprint": checked.fingerprint,
             "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
-            "raw_b64": base64.b64encode(rec.value).decode(),
         }
         if inline is not None and inline(rec, org):
             work.inline.append((envelope, rec.partition, event))
@@ -227,9 +225,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
                                          "alternatives": [list(a) for a in cls.alternatives]},
                "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
         if decision.outcome == Outcome.POSTED:
-            # the record of the decision, without the original bytes (they are in the raw topic, at
-            # ``source``; carried further only by what may still be dead-lettered later)
-            result.emits.append(Emit("classified", org.encode(), dumps({k: v for k, v in out.items() if k != "raw_b64"})))
+            result.emits.append(Emit("classified", org.encode(), dumps(out)))
             work.to_post.append((out, decision.entry))
             result.count("classified")
         else:

@@ -37,8 +37,12 @@ class Decisions:
             with contextlib.suppress(ValueError, TypeError):
                 if (org := organization_of(r.value)) is not None:
                     orgs.add(org)
-        memory = await rt.memory(orgs & await rt.known_orgs())
-        result, taught = await apply_decisions(records, store=await rt.store(), catalog=rt.catalog(), memory=memory)
+        known = orgs & await rt.known_orgs()
+        memory = await rt.memory(known)
+        # one decision at a time: its organisation's own catalog (thresholds, accounts) when it has one
+        own = await rt.org_catalogs(known)
+        catalog = own[next(iter(known))] if len(known) == 1 and next(iter(known)) in own else rt.catalog()
+        result, taught = await apply_decisions(records, store=await rt.store(), catalog=catalog, memory=memory)
         await rt.save_memory(taught)
         return Staged(result)
 
