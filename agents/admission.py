@@ -55,7 +55,7 @@ class AdmissionTables:
 
 
 def create_tables(app: faust.App, partitions: int) -> AdmissionTables:
-    def table(name: str, help_: str) -> faust.Table:
+    def table(name: str, help_: str) -> Any:
         return app.Table(f"hera-{name}", default=None, partitions=partitions, help=help_)  # JSON codecs
 
     return AdmissionTables(dedupe=table(DEDUPE_TABLE, "(org, event_id) -> fingerprint, for deduplication"),

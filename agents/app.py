@@ -11,7 +11,7 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 * latency settings (fetch wait, linger, commit interval) come from ``agents/tuning.py``;
 * topics are created by ``ensure_topics`` before a worker starts (Faust would create 1 partition);
 * ``agents.faust_fixes`` patches Faust's seek to committed offsets after a rebalance, which left
-  records delivered during the seek never processed (issue 5).
+  records delivered during the seek never processed.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
     if settings.kafka_end_offsets_shim:
         install_end_offsets_shim()
     tuning.apply(settings)
-    install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
+    install_faust_fixes()  # records never processed after a rebalance: see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(

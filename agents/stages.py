@@ -76,7 +76,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         in_flight = settings.batch_in_flight_max if source in ("raw", "validated") else 1
         agent(app, topics[source], stage, settings.batch_size_max, in_flight)
 
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator,arg-type]
     async def _close(app: faust.App, **_: Any) -> None:
         if settings.profile_file is not None:
             write_summary(settings.profile_file)
