@@ -22,7 +22,16 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.domain.outcomes import Outcome, Reason
-from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+from pipeline.envelopes import (
+    ClassifiedEnvelope,
+    Emit,
+    Origin,
+    Record,
+    ValidatedEnvelope,
+    dead_letter,
+    dead_letter_from_envelope,
+    dumps,
+)
 
 AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may only raise it
 
@@ -51,8 +60,8 @@ class BatchResult:
             self.reasons[str(reason)] += 1
 
 
-InlineItem = tuple[dict[str, Any], int, Any]  # (validated envelope, partition, parsed event)
-PostItem = tuple[dict[str, Any], Any]  # (classified envelope, JournalEntry)
+InlineItem = tuple[ValidatedEnvelope, int, Any]  # (validated envelope, partition, parsed event or None)
+PostItem = tuple[ClassifiedEnvelope, Any]  # (classified envelope, JournalEntry)
 
 
 @dataclass
@@ -60,7 +69,7 @@ class Work:
     """What a stage hands back to its agent, to do before the batch's outputs are released."""
 
     inline: list[InlineItem] = field(default_factory=list)  # to admit, classify and post in this batch
-    reviews: list[dict[str, Any]] = field(default_factory=list)  # to store in the ledger's review queue
+    reviews: list[ClassifiedEnvelope] = field(default_factory=list)  # to store in the ledger's review queue
     to_post: list[PostItem] = field(default_factory=list)  # to post to the ledger
 
     def merge(self, other: Work) -> Work:
@@ -127,16 +136,12 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason="ORG_UNKNOWN"))
             continue
         new_orgs.add(org)
-        envelope = {
-            "v": 1,
-            "event": checked.body,   # event.model_dump(mode="json", exclude_none=True), dumped once
-            "fingerprint": checked.fingerprint,
-            "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
-        }
+        # the event is ``event.model_dump(mode="json", exclude_none=True)``, dumped once by validation
+        envelope = ValidatedEnvelope(checked.body, checked.fingerprint, Origin(rec.topic, rec.partition, rec.offset))
         if inline is not None and inline(rec, org):
             work.inline.append((envelope, rec.partition, event))
         else:
-            result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
+            result.emits.append(Emit("validated", org.encode(), dumps(envelope.to_json())))
         result.count("validated")
     return result, work, new_orgs
 
@@ -200,7 +205,7 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
 
 
-def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage: str = "classify", *,
+def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, stage: str = "classify", *,
                    events: list[Any] | None = None) -> tuple[BatchResult, Work]:
     """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
     (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
@@ -208,7 +213,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
     from schemas.events import RawTransactionV1
 
     result, work = BatchResult(), Work()
-    events = [event if event is not None else RawTransactionV1.model_validate(env["event"])
+    events = [event if event is not None else RawTransactionV1.model_validate(env.event)
               for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
     for env, event, cls in zip(envelopes, events, classifications, strict=True):
@@ -220,28 +225,27 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
             result.count(Outcome.REJECTED, reason)
             result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
             continue
-        out = {**env, "classification": {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
-                                         "method": cls.method,
-                                         "alternatives": [list(a) for a in cls.alternatives]},
-               "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
+        classification = {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
+                          "method": cls.method, "alternatives": [list(a) for a in cls.alternatives]}
+        body = entry_to_json(decision.entry) if decision.entry is not None else None
         if decision.outcome == Outcome.POSTED:
-            result.emits.append(Emit("classified", org.encode(), dumps(out)))
+            out = ClassifiedEnvelope(env, classification, body)
+            result.emits.append(Emit("classified", org.encode(), dumps(out.to_json())))
             work.to_post.append((out, decision.entry))
             result.count("classified")
-        else:
-            out["review_reason"] = str(decision.reason)
-            work.reviews.append(out)  # announced by ``queued_for_review`` once it is in the ledger
+        else:  # announced by ``queued_for_review`` once it is in the ledger
+            work.reviews.append(ClassifiedEnvelope(env, classification, body, str(decision.reason)))
     return result, work
 
 
-def queued_for_review(items: list[dict[str, Any]], stage: str = "classify") -> BatchResult:
+def queued_for_review(items: list[ClassifiedEnvelope], stage: str = "classify") -> BatchResult:
     """The review-queue messages, counts and audit records of items now stored in the ledger's queue."""
     result = BatchResult()
     for out in items:
-        org, event_id, cls = out["event"]["organization_id"], out["event"]["event_id"], out["classification"]
-        result.emits.append(Emit("review", org.encode(), dumps(out)))
-        result.count(Outcome.REVIEW, out["review_reason"])
-        result.audit.append(audit_record(stage, org, event_id, "review", reason=out["review_reason"],
+        cls = out.classification
+        result.emits.append(Emit("review", out.org.encode(), dumps(out.to_json())))
+        result.count(Outcome.REVIEW, out.review_reason)
+        result.audit.append(audit_record(stage, out.org, out.event_id, "review", reason=out.review_reason,
                                          smart_code=cls["smart_code"], confidence=cls["confidence"]))
     return result
 
@@ -258,8 +262,8 @@ async def post_batch(classified: list[PostItem], store: Any, stage: str = "post"
     for (env, entry), res in zip(classified, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:
-            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source"), body=env.get("entry")))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.classification,
+                                               source=env.source.to_json(), body=env.entry))
             result.count(Outcome.POSTED)
             result.audit.append(audit_record(stage, org, entry.event_id, "posted", entry_id=res.entry_id,
                                              smart_code=entry.smart_code, total=str(entry.total)))
@@ -267,12 +271,11 @@ async def post_batch(classified: list[PostItem], store: Any, stage: str = "post"
             # Already in the ledger: most likely this batch was posted and the worker died before
             # announcing it. Announce it (again): consumers deduplicate by entry_id, and an entry
             # must never be in the ledger without having been published.
-            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source"), redelivered=True,
-                                               body=env.get("entry")))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.classification,
+                                               source=env.source.to_json(), redelivered=True, body=env.entry))
             result.count(Outcome.DUPLICATE)
             result.audit.append(audit_record(stage, org, entry.event_id, "duplicate", entry_id=res.entry_id,
-                                             source=env.get("source")))
+                                             source=env.source.to_json()))
         else:
             reason = res.reason or Reason.POISON
             result.emits.append(dead_letter_from_envelope(env, reason, f"ledger refused: {reason}", stage=stage))

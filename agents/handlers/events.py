@@ -18,7 +18,15 @@ from agents.failure import Letter, isolate
 from agents.handlers import Context
 from agents.profile import hop
 from pipeline.domain.outcomes import Outcome, Reason
-from pipeline.envelopes import Emit, dead_letter_from_envelope, dumps, source_id
+from pipeline.envelopes import (
+    AnyEnvelope,
+    ClassifiedEnvelope,
+    Emit,
+    ParkedEnvelope,
+    ValidatedEnvelope,
+    dead_letter_from_envelope,
+    dumps,
+)
 from pipeline.flow import (
     BatchResult,
     InlineItem,
@@ -31,7 +39,7 @@ from pipeline.flow import (
 )
 from pipeline.resilience.retry import retry_policy
 
-Admitted = tuple[dict[str, Any], Any]  # an admitted envelope and its parsed event (or None)
+Admitted = tuple[ValidatedEnvelope, Any]  # an admitted envelope and its parsed event (or None)
 
 
 @dataclass
@@ -43,32 +51,31 @@ class Pending:
     early: asyncio.Future[None] | None = None  # admission's outputs, being produced
 
 
-def envelope_letter(env: dict[str, Any], step: str, exc: BaseException) -> Letter:
+def envelope_letter(env: AnyEnvelope, step: str, exc: BaseException) -> Letter:
     from agents.failure import detail
 
     return (dead_letter_from_envelope(env, Reason.POISON, detail(exc), stage=step),
-            audit_record(step, env["event"]["organization_id"], env["event"]["event_id"], "rejected",
-                         reason="POISON", source=source_id(env)))
+            audit_record(step, env.org, env.event_id, "rejected", reason="POISON", source=env.source.id))
 
 
-def item_letter(item: tuple[dict[str, Any], Any], step: str, exc: BaseException) -> Letter:
+def item_letter(item: tuple[AnyEnvelope, Any], step: str, exc: BaseException) -> Letter:
     return envelope_letter(item[0], step, exc)
 
 
-def admission_outcome(out: BatchResult, env: dict[str, Any], adm: Any) -> None:
+def admission_outcome(out: BatchResult, env: ValidatedEnvelope, adm: Any) -> None:
     """Record a non-admit verdict: duplicate (absorbed), conflict (dead letter) or defer (parked)."""
-    org, event_id = env["event"]["organization_id"], env["event"]["event_id"]
+    org, event_id = env.org, env.event_id
     if adm.verdict is Verdict.DUPLICATE:
         out.count(Outcome.DUPLICATE)
-        out.audit.append(audit_record("admission", org, event_id, "duplicate", source=env["source"]))
+        out.audit.append(audit_record("admission", org, event_id, "duplicate", source=env.source.to_json()))
     elif adm.verdict is Verdict.CONFLICT:
         out.emits.append(dead_letter_from_envelope(env, Reason.DUPLICATE_CONFLICT,
                                                    "event_id reused with different content", stage="admission"))
         out.count(Outcome.REJECTED, Reason.DUPLICATE_CONFLICT)
         out.audit.append(audit_record("admission", org, event_id, "rejected", reason="DUPLICATE_CONFLICT"))
     else:
-        parked = {**env, "parked": {"seq": adm.seq, "not_before": adm.not_before}}
-        out.emits.append(Emit("deferred", org.encode(), dumps(parked)))
+        parked = ParkedEnvelope(env, adm.seq, adm.not_before)
+        out.emits.append(Emit("deferred", org.encode(), dumps(parked.to_json())))
         out.count(Outcome.DEFERRED)
         out.audit.append(audit_record("admission", org, event_id, "deferred", seq=adm.seq))
 
@@ -90,9 +97,9 @@ class Events:
         """Dedupe and rate-limit fresh events; re-admitted ones (from the deferred topic) pass.
         Returns the admitted envelopes (with their parsed events) in their original order."""
         rt, tables = self.ctx.rt, self.ctx.tables
-        fresh = [(i, item) for i, item in enumerate(items) if not item[0].get("admitted")]
-        keep = {i for i, (env, _, _) in enumerate(items) if env.get("admitted")}
-        orgs = {env["event"]["organization_id"] for _, (env, _, _) in fresh}
+        fresh = [(i, item) for i, item in enumerate(items) if not item[0].admitted]
+        keep = {i for i, (env, _, _) in enumerate(items) if env.admitted}
+        orgs = {env.org for _, (env, _, _) in fresh}
         limit_of = await retry_policy("admission").call(lambda: rt.limits(orgs))
         decisions, changelog = admit_new(tables, [(env, partition) for _, (env, partition, _) in fresh], limit_of)
         out = BatchResult(changelog=changelog)
@@ -105,7 +112,7 @@ class Events:
 
     async def classify(self, items: list[Admitted]) -> Staged:
         envelopes = [env for env, _ in items]
-        ctx = await self.ctx.rt.classify_context({e["event"]["organization_id"] for e in envelopes})
+        ctx = await self.ctx.rt.classify_context({e.org for e in envelopes})
         return Staged(*classify_batch(envelopes, ctx, events=[event for _, event in items]))
 
     def start_early(self, stage: str, staged: Staged) -> Pending:
@@ -148,12 +155,12 @@ class Events:
         for done in await asyncio.gather(*steps):
             staged.merge(done)
 
-    async def queue_reviews(self, items: list[dict[str, Any]]) -> Staged:
+    async def queue_reviews(self, items: list[ClassifiedEnvelope]) -> Staged:
         store = await self.ctx.rt.store()
         await store.add_reviews([
-            {"org_id": item["event"]["organization_id"], "event_id": item["event"]["event_id"], "payload": item,
-             "suggested_smart_code": item["classification"]["smart_code"],
-             "confidence": item["classification"]["confidence"], "reason": item["review_reason"]}
+            {"org_id": item.org, "event_id": item.event_id, "payload": item.to_json(),
+             "suggested_smart_code": item.classification["smart_code"],
+             "confidence": item.classification["confidence"], "reason": item.review_reason}
             for item in items])
         return Staged(queued_for_review(items))
 

@@ -7,7 +7,7 @@ import orjson
 
 from agents.failure import add_letter, record_letter
 from agents.handlers.events import Events, Pending
-from pipeline.envelopes import Record
+from pipeline.envelopes import Record, ValidatedEnvelope
 from pipeline.flow import InlineItem, Staged
 
 
@@ -21,7 +21,7 @@ class Validated:
         staged, items = Staged(), list[InlineItem]()
         for rec in records:
             try:
-                items.append((orjson.loads(rec.value), rec.partition, None))
-            except ValueError as exc:  # not ours: nothing else can be done with it
+                items.append((ValidatedEnvelope.from_json(orjson.loads(rec.value)), rec.partition, None))
+            except ValueError as exc:  # not ours (EnvelopeInvalid included): nothing else can be done with it
                 add_letter(staged, record_letter(rec, self.name, exc))
         return await self.events.admit_classify(self.name, items, staged)
