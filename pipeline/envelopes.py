@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from pipeline.domain.entries import JournalEntry
+from pipeline.domain.errors import HeraError
 from pipeline.domain.outcomes import Reason
 
 DLQ_HEADER_REASON = "hera-reason"
@@ -57,7 +58,7 @@ class Emit:
         return self.origin is not None and not self.value
 
 
-class EnvelopeInvalid(ValueError):
+class EnvelopeInvalid(HeraError, ValueError):
     """A message on an internal topic that is not the envelope it should be."""
 
 
