@@ -20,10 +20,9 @@ from pathlib import Path
 
 import faust
 
-from agents import faust_speedups, tuning
-from agents.faust_fixes import install as install_faust_fixes
+from agents import patches, tuning
+from pipeline.brokers import faust_credentials
 from pipeline.config import TOPICS, Settings
-from pipeline.kafka_compat import install_end_offsets_shim
 
 
 def faust_broker_url(bootstrap: str) -> str:
@@ -31,15 +30,13 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    if settings.kafka_end_offsets_shim:
-        install_end_offsets_shim()
     tuning.apply(settings)
-    install_faust_fixes()  # records never processed after a rebalance: see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}{settings.app_id}",  # group id and changelog topics follow the prefix
         broker=faust_broker_url(settings.bootstrap()),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -60,8 +57,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]
-    if settings.faust_speedups:
-        faust_speedups.install(app)  # Faust's per-event path, made cheaper: see agents/faust_speedups.py
+    patches.install(app, settings)  # version-gated fixes and speed-ups of Faust: see agents/patches.py
     if register_agents:
         from agents import stages
 

@@ -20,8 +20,8 @@ READ_TIMEOUT_SECONDS = 15.0
 
 
 class RawReader:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, client_kwargs: dict[str, Any]) -> None:
+        self.client_kwargs = client_kwargs  # pipeline.brokers.client_kwargs: address and security
         self._consumer: Any = None
         self._lock = asyncio.Lock()
 
@@ -58,7 +58,7 @@ class RawReader:
         if self._consumer is None:
             from aiokafka import AIOKafkaConsumer
 
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            consumer = AIOKafkaConsumer(**self.client_kwargs, group_id=None, enable_auto_commit=False,
                                         auto_offset_reset="earliest", fetch_max_wait_ms=10)
             await consumer.start()
             self._consumer = consumer

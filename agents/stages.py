@@ -36,6 +36,7 @@ from agents.raw_reader import RawReader
 from agents.runner import Runner, SettleFailed, Stage
 from agents.runtime import Runtime
 from agents.source import ready_batches
+from pipeline.brokers import client_kwargs
 from pipeline.config import Settings
 from pipeline.observability import metrics
 
@@ -56,7 +57,7 @@ def observe(stage: str) -> Any:
 def register(app: faust.App, settings: Settings) -> Runtime:
     rt = Runtime(settings)
     rt.catalog()  # load the model and the calibrated catalog now, not inside the first batch
-    raw_reader = RawReader(settings.bootstrap())
+    raw_reader = RawReader(client_kwargs(settings))
     ctx = Context(app, settings, rt, create_tables(app, settings.partitions), Publisher(app, settings, raw_reader))
     topics = {key: app.topic(settings.topic(key), key_type=bytes, value_type=bytes) for key in SOURCES}
     events = Events(ctx)

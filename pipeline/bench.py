@@ -44,11 +44,11 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 async def broker_limits(settings: Settings, events: list[bytes]) -> dict[str, float]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from pipeline.kafka_compat import ensure_topics
+    from pipeline.brokers import client_kwargs, ensure_topics
 
     topic = f"{settings.topic_prefix}bench-raw-{uuid.uuid4().hex[:6]}"
-    await ensure_topics(settings.bootstrap(), [topic], partitions=settings.partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
+    await ensure_topics(settings, [topic])
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
     try:
@@ -57,7 +57,7 @@ async def broker_limits(settings: Settings, events: list[bytes]) -> dict[str, fl
     finally:
         await producer.stop()
     produce_s = time.perf_counter() - started
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap(), auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(settings), auto_offset_reset="earliest",
                                 group_id=None, enable_auto_commit=False)
     await consumer.start()
     started, seen = time.perf_counter(), 0
@@ -210,7 +210,9 @@ async def offer(producer: Any, topic: str, events: list[bytes], keys: list[bytes
 def _producer(settings: Settings) -> Any:
     from aiokafka import AIOKafkaProducer
 
-    return AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=PRODUCER_LINGER_MS, acks=1)
+    from pipeline.brokers import client_kwargs
+
+    return AIOKafkaProducer(**client_kwargs(settings), linger_ms=PRODUCER_LINGER_MS, acks=1)
 
 
 async def broker_round_trip(settings: Settings, events: list[bytes], rate: float) -> dict[str, Any]:
@@ -218,11 +220,11 @@ async def broker_round_trip(settings: Settings, events: list[bytes], rate: float
     ``rate``, a plain consumer reading them; seconds from a record's timestamp to its consumption."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from pipeline.kafka_compat import ensure_topics
+    from pipeline.brokers import client_kwargs, ensure_topics
 
     topic = f"{settings.topic_prefix}bench-probe-{uuid.uuid4().hex[:6]}"
-    await ensure_topics(settings.bootstrap(), [topic], partitions=settings.partitions)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap(), enable_auto_commit=False, group_id=None,
+    await ensure_topics(settings, [topic])
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=5)
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
