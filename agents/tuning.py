@@ -28,6 +28,16 @@ from pipeline.config import Settings
 
 _fetch_max_wait_ms: int | None = None  # set by ``apply``; None: Faust's own value
 
+#: upstream code this module and ``agents/source.py`` replace or copy (checked like agents/patches.py's,
+#: by tests/unit/test_tuning.py): the consumer factory patched here, and the ``take_events`` machinery
+#: that ``ready_batches`` follows
+UPSTREAM = {
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "684c167041ff0044",
+    "faust.streams:Stream.take_events": "1e784df57c46331d",
+    "faust.streams:Stream._enable_passive": "e89c3846ccd7300a",
+    "faust.streams:Stream.add_processor": "6a735256dc859830",
+}
+
 
 def faust_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``faust.App`` that set latency."""
@@ -44,6 +54,9 @@ def apply(settings: Settings) -> None:
     global _fetch_max_wait_ms
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
+    from agents.patches import check_versions
+
+    check_versions()  # the same gate as every other change to Faust's code
     if _fetch_max_wait_ms is None:
         create = AIOKafkaConsumerThread._create_worker_consumer
 
