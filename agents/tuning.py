@@ -3,10 +3,11 @@
 The values are ``Settings`` fields (``HERA_`` environment); this module turns them into what Faust
 and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
 
-* ``kafka_fetch_max_wait_ms`` (10): how long the broker may hold a fetch that found no new records.
-  Faust hard-codes 1,500 ms; a broker that answers a waiting fetch only at its deadline (the embedded
-  one) then delays an event arriving at an idle worker by up to that long. A real Kafka broker answers
-  as soon as records arrive, so there the value only sets how often an idle consumer asks.
+* ``kafka_fetch_max_wait_ms`` (100): how long the broker may hold a fetch that found no new records.
+  Apache Kafka answers a waiting fetch as soon as records arrive, so this is not on the latency path
+  there: it sets how often an idle consumer asks (10 times a second). Faust hard-codes 1,500 ms; a
+  broker that answers a waiting fetch only at its deadline would delay an event arriving at an idle
+  worker by up to that long, so it is a setting (lower it for such a broker).
 * ``producer_linger_ms`` (0): how long the producer waits to fill a record batch. The worker already
   produces a batch's messages together (``agents/outbox.py``), so waiting adds latency and saves
   nothing.
