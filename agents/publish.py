@@ -1,7 +1,7 @@
 """Produce a batch's outputs, stamped with their schema, and wait until the broker has them all.
 
 Every produced message carries a ``hera-schema`` header naming its contract and version
-(``posted/v2``, ``review/v1`` …, see docs/), so a consumer can tell versions apart without parsing.
+(``posted/v2``, ``review/v1`` …: ``SCHEMAS`` below), so a consumer can tell versions apart without parsing.
 Audit records are grouped into one message per audit-topic partition: an organisation's records land
 where a message keyed by it would (so they stay in order), in a handful of messages per batch.
 """

@@ -9,7 +9,7 @@ Two modes, each measured in one run on one machine beside the raw limits it shou
   the raw broker round trip (produce → a plain consumer has it) at the same rate (``run_rate_bench``).
 
 Latency is from the raw record's timestamp to its posted record's timestamp (both CreateTime, set
-by producers on this machine's clock), for every posted event; see docs and BENCHMARKS.md.
+by producers on this machine's clock), for every posted event; figures in BENCHMARKS.md.
 """
 
 from __future__ import annotations

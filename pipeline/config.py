@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     faust_fixes_off: str = Field(default="", description="comma list of Faust fixes left out: re-testing only")
     topic_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
                                          description="retention of the other non-compacted topics")
-    # --- issue 11: latency and switches (applied in agents/tuning.py; see docs and BENCHMARKS.md)
+    # --- issue 11: latency (applied and explained in agents/tuning.py; measured in BENCHMARKS.md)
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=1500,
                                          description="longest a worker's fetch waits on the broker for new records")
     producer_linger_ms: float = Field(default=0.0, ge=0, le=100,

@@ -5,7 +5,7 @@ Only transient faults are retried (a lost connection, a serialization failure, a
 the same work may succeed on a later attempt. Bad input and bugs are never retried here; the agents
 dead-letter them (``agents/failure.py``). When the attempts run out the last fault is raised:
 the caller decides what giving up means (the store raises it to its caller; a worker stops, so its
-unacknowledged records are redelivered to whoever owns the partition next, see docs/).
+unacknowledged records are redelivered to whoever owns the partition next: ``agents/stages.py``).
 
 Built on tenacity, so the policy is one object that reads the same at every call site::
 
