@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     auto_provision_orgs: bool = Field(default=True, description="register unknown orgs on first event")
     batch_size_max: int = Field(default=1000, ge=1, le=10_000,
                                 description="events per agent batch (1000 measured ~10 % faster than 500)")
-    batch_within_seconds: float = Field(default=0.2, gt=0)
     payload_bytes_max: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=100, ge=1)
     rate_limit_burst: int = Field(default=100, ge=1)
