@@ -83,6 +83,10 @@ def admission_outcome(out: BatchResult, env: ValidatedEnvelope, adm: Any) -> Non
 class Events:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # admission outputs are produced one batch after the other, across the raw and validated agents
+        # (both write the same organisations' changelog partitions): a retried batch never lands after
+        # a later one, which would leave the older table value last in the changelog
+        self._last_early: asyncio.Future[None] | None = None
 
     async def admit_classify(self, stage: str, items: list[InlineItem], staged: Staged) -> Pending:
         with hop(stage, "admit"):
@@ -124,9 +128,14 @@ class Events:
         out.emits = [e for e in out.emits if e.topic_key != "deferred"]
         early = BatchResult(emits=parked, changelog=out.changelog)
         out.changelog = []
-        publish = self.ctx.publisher.publish
-        future = asyncio.ensure_future(retry_policy(stage).call(lambda: publish(stage, early)))
+        future = asyncio.ensure_future(self._publish_early(self._last_early, stage, early))
+        self._last_early = future
         return Pending(stage, staged, future)
+
+    async def _publish_early(self, previous: asyncio.Future[None] | None, stage: str, early: BatchResult) -> None:
+        if previous is not None:
+            await asyncio.shield(previous)  # its failure fails this batch too (its settle raises it)
+        await retry_policy(stage).call(lambda: self.ctx.publisher.publish(stage, early))
 
     async def settle(self, pending: Pending) -> None:
         """Review items, then entries, durable; admission's outputs acknowledged; then the rest."""
