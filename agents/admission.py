@@ -33,7 +33,7 @@ from pipeline.admission import (
     decide,
     readmit,
 )
-from pipeline.envelopes import source_id
+from pipeline.envelopes import ParkedEnvelope, ValidatedEnvelope
 from pipeline.resilience.rate_limit import RateLimit
 
 
@@ -55,7 +55,7 @@ class AdmissionTables:
 
 
 def create_tables(app: faust.App, partitions: int) -> AdmissionTables:
-    def table(name: str, help_: str) -> faust.Table:
+    def table(name: str, help_: str) -> Any:
         return app.Table(f"hera-{name}", default=None, partitions=partitions, help=help_)  # JSON codecs
 
     return AdmissionTables(dedupe=table(DEDUPE_TABLE, "(org, event_id) -> fingerprint, for deduplication"),
@@ -85,23 +85,23 @@ def _readers(tables: AdmissionTables) -> dict[str, Any]:
     return {"dedupe": tables.dedupe.data, "buckets": tables.buckets.data, "backlog": tables.backlog.data}
 
 
-def admit_new(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]],
+def admit_new(tables: AdmissionTables, items: list[tuple[ValidatedEnvelope, int]],
               limit_of: Any, now: float | None = None) -> tuple[Decisions, list[ChangelogWrite]]:
     """Verdicts for fresh validated envelopes ``(envelope, partition)``; state is written locally,
     its changelog records are returned for the caller to produce."""
     now = time.time() if now is None else now
-    decisions = decide([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part)
-                        for env, part in items], sources=[source_id(env) for env, _ in items],
+    decisions = decide([(env.org, env.event_id, env.fingerprint, part) for env, part in items],
+                       sources=[env.source.id for env, _ in items],
                        **_readers(tables), limit_of=limit_of, now=now)
     return decisions, apply(tables, decisions)
 
 
-def admit_parked(tables: AdmissionTables, items: list[tuple[dict[str, Any], int]], limit_of: Any,
+def admit_parked(tables: AdmissionTables, items: list[tuple[ParkedEnvelope, int]], limit_of: Any,
                  now: float | None = None) -> tuple[Decisions, list[ChangelogWrite]]:
     """Verdicts for parked envelopes coming back from the deferred topic (they carry ``seq``)."""
     now = time.time() if now is None else now
-    decisions = readmit([(env["event"]["organization_id"], env["event"]["event_id"], env["fingerprint"], part,
-                          env["parked"]["seq"]) for env, part in items], sources=[source_id(env) for env, _ in items],
+    decisions = readmit([(p.validated.org, p.validated.event_id, p.validated.fingerprint, part, p.seq)
+                         for p, part in items], sources=[p.validated.source.id for p, _ in items],
                         **_readers(tables), limit_of=limit_of, now=now)
     return decisions, apply(tables, decisions)
 

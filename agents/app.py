@@ -4,12 +4,14 @@ Faust choices and why (measurements behind them: BENCHMARKS.md):
 * raw bytes in and out (``value_serializer="raw"``): the validate stage needs the original bytes for
   the dead-letter topic, and JSON is encoded by us, never pickle;
 * short session/heartbeat/rebalance timeouts so a restarted worker rejoins in seconds;
-* every agent consumes with ``take_events`` and concurrency 1 (Faust loses messages with
-  concurrency > 1, faust-streaming#606); its body never raises (Faust acks a message whose agent
-  raised): failures are retried, then bisected and dead-lettered as POISON;
+* every agent runs ``agents/runner.py`` over batches that close when nothing more is buffered
+  (``agents/source.py``), with concurrency 1 (Faust loses messages with concurrency > 1,
+  faust-streaming#606); a message that breaks a step is dead-lettered as POISON
+  (``agents/failure.py``), and records are acked only once their batch is durable and published;
+* latency settings (fetch wait, linger, commit interval) come from ``agents/tuning.py``;
 * topics are created by ``ensure_topics`` before a worker starts (Faust would create 1 partition);
 * ``agents.faust_fixes`` patches Faust's seek to committed offsets after a rebalance, which left
-  records delivered during the seek never processed (issue 5).
+  records delivered during the seek never processed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import faust
 
-from agents import patches
+from agents import patches, tuning
 from pipeline.brokers import faust_credentials
 from pipeline.config import TOPICS, Settings
 
@@ -28,6 +30,7 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
+    tuning.apply(settings)
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -47,10 +50,8 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
-        broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-        producer_linger=0.005,
+        **tuning.faust_options(settings),
         producer_max_request_size=2_000_000,
         consumer_max_fetch_size=16 * 1024 * 1024,
         logging_config=None,

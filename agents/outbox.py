@@ -3,8 +3,8 @@
 A worker writes two to three messages per event (the classified and posted records, the admission
 changelog, its share of the audit messages). Sent one by one through Faust's producer
 (``app.producer.send``: a future, an accumulator lookup and Faust's sensor calls each) a message
-cost the worker ~42 µs of CPU here; filling aiokafka's ``BatchBuilder`` per partition and submitting
-it with ``send_batch`` ~22 µs (``benchmarks/faust_bench.py``, 2026-11-28, see BENCHMARKS.md).
+costs the worker about twice the CPU of filling aiokafka's ``BatchBuilder`` per partition and
+submitting it with ``send_batch`` (measured by ``benchmarks/faust_bench.py``; figures in BENCHMARKS.md).
 What reaches the broker is the same: the same records on the same partitions — a
 keyed record goes where the producer's partitioner puts it (Kafka's murmur2 on the key), an
 unkeyed one to any available partition — and the caller still waits until the broker has them all.

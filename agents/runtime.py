@@ -1,5 +1,6 @@
 """What the agents share in one worker process: the ledger store, the classifier, the catalog,
-per-organisation overrides and learned memory, and the set of known organisations.
+per-organisation settings (rate limits, and thresholds, amount caps and account overrides as that
+organisation's own catalog), learned memory, and the set of known organisations.
 
 Everything is created lazily on first use (inside the worker's event loop) and cached; the set of
 known organisations is refreshed from the database every ``ORGS_REFRESH_SECONDS`` so that
@@ -9,28 +10,16 @@ known organisations is refreshed from the database every ``ORGS_REFRESH_SECONDS`
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from pipeline.config import Settings
 
+log = logging.getLogger("hera.runtime")
+
 ORGS_REFRESH_SECONDS = 5.0
 MEMORY_KEY = "org_memory"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Faults that a later retry of the same work can cure (never bad input, never a bug)."""
-    import asyncpg
-    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
-
-    from pipeline.ledger.errors import TransientError, map_db_error
-
-    if isinstance(exc, (TransientError, ConnectionError, OSError, asyncio.TimeoutError, KafkaConnectionError,
-                        KafkaTimeoutError, NotLeaderForPartitionError, asyncpg.InterfaceError)):
-        return True
-    if isinstance(exc, asyncpg.PostgresError):
-        return isinstance(map_db_error(exc), TransientError)
-    return False
 
 
 class Runtime:
@@ -43,9 +32,10 @@ class Runtime:
         self._classifier: Any = None
         self._catalog: Any = None
         self._memory: Any = None
-        self._limits: dict[str, Any] = {}
+        self._settings: dict[str, dict[str, Any]] = {}
+        self._settings_at: dict[str, float] = {}
+        self._org_catalogs: dict[str, Any] = {}
         self._memory_at: dict[str, float] = {}
-        self._limits_at: dict[str, float] = {}
 
     async def store(self) -> Any:
         if self._store is None:
@@ -70,23 +60,52 @@ class Runtime:
         await store.ensure_organizations(sorted(orgs))
         self._orgs |= orgs
 
-    async def limits(self, orgs: set[str]) -> Any:
-        """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default.
-        Settings are cached for ``ORGS_REFRESH_SECONDS``."""
-        from pipeline.resilience.rate_limit import RateLimit
-
-        stale = [o for o in orgs if time.monotonic() - self._limits_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
+    async def org_settings(self, orgs: set[str]) -> dict[str, dict[str, Any]]:
+        """The organisations' settings (``hera org set``), re-read every ``ORGS_REFRESH_SECONDS``."""
+        now = time.monotonic()
+        stale = [o for o in orgs if now - self._settings_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
         if stale:
             store = await self.store()
             confs = await store.org_settings_many([o for o in stale if o in self._orgs])
             for org in stale:
                 conf = confs.get(org, {})
-                self._limits[org] = RateLimit(
-                    per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
-                    burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
-                self._limits_at[org] = time.monotonic()
+                if conf != self._settings.get(org):
+                    self._settings[org] = conf
+                    self._org_catalogs.pop(org, None)
+                self._settings_at[org] = now
+        return {o: self._settings.get(o, {}) for o in orgs}
+
+    async def limits(self, orgs: set[str]) -> Any:
+        """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default."""
+        from pipeline.resilience.rate_limit import RateLimit
+
+        confs = await self.org_settings(orgs)
         default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)
-        return lambda org: self._limits.get(org, default)
+        limits = {org: RateLimit(per_minute=int(conf.get("rate_limit_per_minute", default.per_minute)),
+                                 burst=int(conf.get("rate_limit_burst", default.burst)))
+                  for org, conf in confs.items() if conf}
+        return lambda org: limits.get(org, default)
+
+    async def org_catalogs(self, orgs: set[str]) -> dict[str, Any]:
+        """The catalog of every organisation among ``orgs`` whose settings override thresholds, caps or
+        accounts (the others use the shared catalog). Settings the catalog refuses (stored before they
+        were checked) are logged and ignored."""
+        from pipeline.domain.errors import CatalogError
+        from pipeline.domain.org_settings import org_catalog, overrides
+
+        out = {}
+        for org, conf in (await self.org_settings(orgs)).items():
+            if not overrides(conf):
+                continue
+            if org not in self._org_catalogs:
+                try:
+                    self._org_catalogs[org] = org_catalog(self.catalog(), conf)
+                except CatalogError as exc:
+                    log.warning("organisation %s: settings ignored: %s", org, exc)
+                    self._org_catalogs[org] = None
+            if self._org_catalogs[org] is not None:
+                out[org] = self._org_catalogs[org]
+        return out
 
     def catalog(self) -> Any:
         if self._catalog is None:
@@ -132,7 +151,8 @@ class Runtime:
         from pipeline.flow import ClassifyContext
 
         known = orgs & await self.known_orgs()
-        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known))
+        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known),
+                               org_catalogs=await self.org_catalogs(known))
 
     async def close(self) -> None:
         if self._store is not None:

@@ -173,7 +173,12 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
 
 
 @main.command("bench")
-@click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000))
+@click.option("--events", "n_events", default=20_000, show_default=True, type=click.IntRange(100, 2_000_000),
+              help="flat out: produce N events at once, measure throughput")
+@click.option("--rate", type=click.FloatRange(1, 100_000), default=None,
+              help="open loop: offer R events/s (with --duration), measure latency")
+@click.option("--duration", "duration_seconds", type=click.FloatRange(1, 3600), default=20.0, show_default=True,
+              help="seconds of offered load with --rate")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
               help="worker processes sharing the partitions")
 @click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     auto_provision_orgs: bool = Field(default=True, description="register unknown orgs on first event")
     batch_size_max: int = Field(default=1000, ge=1, le=10_000,
                                 description="events per agent batch (1000 measured ~10 % faster than 500)")
-    batch_within_seconds: float = Field(default=0.2, gt=0)
     payload_bytes_max: int = Field(default=64 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=100, ge=1)
     rate_limit_burst: int = Field(default=100, ge=1)
@@ -70,6 +69,16 @@ class Settings(BaseSettings):
     faust_fixes_off: str = Field(default="", description="comma list of Faust fixes left out: re-testing only")
     topic_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
                                          description="retention of the other non-compacted topics")
+    # --- issue 11: latency (applied and explained in agents/tuning.py; measured in BENCHMARKS.md)
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=1500,
+                                         description="longest a worker's fetch waits on the broker for new records")
+    producer_linger_ms: float = Field(default=0.0, ge=0, le=100,
+                                      description="how long the worker's producer waits to fill a record batch")
+    commit_interval_seconds: float = Field(default=0.25, gt=0, le=10,
+                                           description="how often a worker commits the offsets it released")
+    batch_in_flight_max: int = Field(default=2, ge=1, le=8,
+                                     description="batches between take and release per agent (overlap of writes)")
+    profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")
 
     @model_validator(mode="after")
     def _kafka_security_consistent(self) -> Settings:

@@ -1,10 +1,10 @@
 """Wire envelopes between stages (JSON, UTF-8, never pickle) and the dead-letter convention.
 
 * ``hera.transactions.validated``: {"v": 1, "event": <sanitised RawTransactionV1>, "fingerprint",
-  "source": {topic, partition, offset}, "raw_b64"} — the original bytes travel along so that a later
-  stage can still dead-letter them verbatim.
-* ``hera.transactions.classified``: the validated envelope (without ``raw_b64``) plus "classification"
-  and "entry".
+  "source": {topic, partition, offset}}. The original bytes never travel in an envelope (they may
+  hold what sanitising removed): a later stage that must dead-letter them verbatim re-reads them from
+  the raw topic by ``source`` (an ``Emit`` with ``origin`` set and no value, filled by the agent).
+* ``hera.transactions.classified``: the validated envelope plus "classification" and "entry".
 * ``hera.entries.posted``: one message per journal entry, keyed by organisation, carrying
   ``entry_id`` so consumers can deduplicate.
 * ``hera.deadletter``: the value is the *original bytes*, unchanged; why and where from travel in
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from pipeline.domain.entries import JournalEntry
+from pipeline.domain.errors import HeraError
 from pipeline.domain.outcomes import Reason
 
 DLQ_HEADER_REASON = "hera-reason"
@@ -52,6 +52,127 @@ class Emit:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = field(default=())
+    origin: tuple[str, int, int] | None = None  # (topic, partition, offset) whose bytes are the value, to read
+
+    @property
+    def needs_value(self) -> bool:
+        return self.origin is not None and not self.value
+
+
+class EnvelopeInvalid(HeraError, ValueError):
+    """A message on an internal topic that is not the envelope it should be."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an event came from: the raw record's coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Origin:
+        try:
+            return cls(str(data["topic"]), int(data["partition"]), int(data["offset"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EnvelopeInvalid(f"source: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedEnvelope:
+    """``hera.transactions.validated`` (``validated/v1``): a sanitised event, where it came from, and
+    its fingerprint (for dedupe); ``admitted`` when re-admitted from the deferred topic."""
+
+    event: dict[str, Any]  # the sanitised RawTransactionV1 as JSON
+    fingerprint: str
+    source: Origin
+    admitted: bool = False
+
+    @property
+    def org(self) -> str:
+        return str(self.event["organization_id"])
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["event_id"])
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"v": 1, "event": self.event, "fingerprint": self.fingerprint, "source": self.source.to_json()}
+        if self.admitted:
+            out["admitted"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> ValidatedEnvelope:
+        if not isinstance(data, dict) or not isinstance(data.get("event"), dict) \
+                or not isinstance(data["event"].get("organization_id"), str) \
+                or not isinstance(data["event"].get("event_id"), str) or not isinstance(data.get("fingerprint"), str):
+            raise EnvelopeInvalid("not a validated envelope")
+        return cls(data["event"], data["fingerprint"], Origin.from_json(data.get("source")),
+                   bool(data.get("admitted")))
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEnvelope:
+    """``hera.transactions.deferred`` (``deferred/v1``): a validated event waiting for its
+    organisation's quota, with its place in the queue (``seq``) and the earliest time it may pass."""
+
+    validated: ValidatedEnvelope
+    seq: int
+    not_before: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.validated.to_json(), "parked": {"seq": self.seq, "not_before": self.not_before}}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ParkedEnvelope:
+        parked = data.get("parked") if isinstance(data, dict) else None
+        if not isinstance(parked, dict):
+            raise EnvelopeInvalid("not a parked envelope")
+        try:
+            return cls(ValidatedEnvelope.from_json(data), int(parked["seq"]), float(parked["not_before"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EnvelopeInvalid(f"parked: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifiedEnvelope:
+    """``hera.transactions.classified`` (``classified/v1``) and the review item's payload: the
+    validated event with its classification, its (suggested) entry, and why it is reviewed."""
+
+    validated: ValidatedEnvelope
+    classification: dict[str, Any]  # smart_code, confidence, method, alternatives
+    entry: dict[str, Any] | None
+    review_reason: str | None = None
+
+    @property
+    def org(self) -> str:
+        return self.validated.org
+
+    @property
+    def event_id(self) -> str:
+        return self.validated.event_id
+
+    @property
+    def source(self) -> Origin:
+        return self.validated.source
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.validated.to_json(), "classification": self.classification, "entry": self.entry}
+        if self.review_reason is not None:
+            out["review_reason"] = self.review_reason
+        return out
+
+
+AnyEnvelope = ValidatedEnvelope | ClassifiedEnvelope
 
 
 def dumps(obj: Any) -> bytes:
@@ -73,17 +194,13 @@ def dead_letter(raw: bytes, reason: Reason, detail: str, *, stage: str, topic: s
     return Emit("deadletter", key, raw, headers)
 
 
-def source_id(envelope: dict[str, Any]) -> str:
-    """``topic/partition/offset`` of the raw record an envelope came from."""
-    src = envelope["source"]
-    return f"{src['topic']}/{src['partition']}/{src['offset']}"
-
-
-def dead_letter_from_envelope(env: dict[str, Any], reason: Reason, detail: str, *, stage: str) -> Emit:
-    src = env["source"]
-    return dead_letter(base64.b64decode(env["raw_b64"]), reason, detail, stage=stage, topic=src["topic"],
-                       partition=src["partition"], offset=src["offset"],
-                       key=env["event"]["organization_id"].encode())
+def dead_letter_from_envelope(env: AnyEnvelope, reason: Reason, detail: str, *, stage: str) -> Emit:
+    """The dead letter of the raw record an envelope came from; its value (the original bytes) is read
+    back from the raw topic by the agent that produces it."""
+    src = env.source
+    letter = dead_letter(b"", reason, detail, stage=stage, topic=src.topic, partition=src.partition,
+                         offset=src.offset, key=env.org.encode())
+    return Emit(letter.topic_key, letter.key, b"", letter.headers, origin=(src.topic, src.partition, src.offset))
 
 
 def headers_dict(headers: Any) -> dict[str, str]:

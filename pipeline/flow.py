@@ -15,7 +15,6 @@ published, as the record of every classification decision for downstream readers
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,20 +22,28 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.domain.outcomes import Outcome, Reason
-from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+from pipeline.envelopes import (
+    ClassifiedEnvelope,
+    Emit,
+    Origin,
+    Record,
+    ValidatedEnvelope,
+    dead_letter,
+    dead_letter_from_envelope,
+    dumps,
+)
 
 AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (docs/decisions.md); calibration may only raise it
 
 
 @dataclass
 class BatchResult:
+    """A batch's outputs: messages to produce, counts, audit records, table changelog records."""
+
     emits: list[Emit] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     audit: list[dict[str, Any]] = field(default_factory=list)
-    reviews: list[dict[str, Any]] = field(default_factory=list)  # to persist before the batch is acked
-    to_post: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # (classified envelope, entry)
-    inline: list[tuple[dict[str, Any], int, Any]] = field(default_factory=list)  # (envelope, partition, event)
     changelog: list[Any] = field(default_factory=list)  # table changelog records to produce with the batch
 
     def merge(self, other: BatchResult) -> BatchResult:
@@ -44,9 +51,6 @@ class BatchResult:
         self.outcomes.update(other.outcomes)
         self.reasons.update(other.reasons)
         self.audit += other.audit
-        self.reviews += other.reviews
-        self.to_post += other.to_post
-        self.inline += other.inline
         self.changelog += other.changelog
         return self
 
@@ -54,6 +58,38 @@ class BatchResult:
         self.outcomes[str(outcome)] += 1
         if reason is not None:
             self.reasons[str(reason)] += 1
+
+
+InlineItem = tuple[ValidatedEnvelope, int, Any]  # (validated envelope, partition, parsed event or None)
+PostItem = tuple[ClassifiedEnvelope, Any]  # (classified envelope, JournalEntry)
+
+
+@dataclass
+class Work:
+    """What a stage hands back to its agent, to do before the batch's outputs are released."""
+
+    inline: list[InlineItem] = field(default_factory=list)  # to admit, classify and post in this batch
+    reviews: list[ClassifiedEnvelope] = field(default_factory=list)  # to store in the ledger's review queue
+    to_post: list[PostItem] = field(default_factory=list)  # to post to the ledger
+
+    def merge(self, other: Work) -> Work:
+        self.inline += other.inline
+        self.reviews += other.reviews
+        self.to_post += other.to_post
+        return self
+
+
+@dataclass
+class Staged:
+    """A step's result: its outputs and the work it hands back."""
+
+    out: BatchResult = field(default_factory=BatchResult)
+    work: Work = field(default_factory=Work)
+
+    def merge(self, other: Staged) -> Staged:
+        self.out.merge(other.out)
+        self.work.merge(other.work)
+        return self
 
 
 def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str, *,
@@ -66,19 +102,19 @@ def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str
 
 def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
                    stage: str = "validate", inline: Callable[[Record, str], bool] | None = None
-                   ) -> tuple[BatchResult, set[str]]:
+                   ) -> tuple[BatchResult, Work, set[str]]:
     """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
 
     A valid event becomes a validated envelope: published to the validated topic, keyed by its
     organisation, or — when ``inline(record, org)`` says the record already sits on its
-    organisation's partition — kept in ``result.inline`` for the caller to process on the spot.
+    organisation's partition — kept in ``work.inline`` for the caller to process on the spot.
 
-    Returns the result and the set of organisation ids seen that are not in ``known_orgs``
+    Returns the outputs, the work and the set of organisation ids seen that are not in ``known_orgs``
     (the caller provisions them when auto-provisioning is on).
     """
     from pipeline.domain.validate import Rejected, validate_many
 
-    result = BatchResult()
+    result, work = BatchResult(), Work()
     new_orgs: set[str] = set()
     validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max)
     for rec, checked in zip(records, validated, strict=True):
@@ -100,19 +136,14 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason="ORG_UNKNOWN"))
             continue
         new_orgs.add(org)
-        envelope = {
-            "v": 1,
-            "event": checked.body,   # event.model_dump(mode="json", exclude_none=True), dumped once
-            "fingerprint": checked.fingerprint,
-            "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
-            "raw_b64": base64.b64encode(rec.value).decode(),
-        }
+        # the event is ``event.model_dump(mode="json", exclude_none=True)``, dumped once by validation
+        envelope = ValidatedEnvelope(checked.body, checked.fingerprint, Origin(rec.topic, rec.partition, rec.offset))
         if inline is not None and inline(rec, org):
-            result.inline.append((envelope, rec.partition, event))
+            work.inline.append((envelope, rec.partition, event))
         else:
-            result.emits.append(Emit("validated", org.encode(), dumps(envelope)))
+            result.emits.append(Emit("validated", org.encode(), dumps(envelope.to_json())))
         result.count("validated")
-    return result, new_orgs
+    return result, work, new_orgs
 
 
 # ---------------------------------------------------------------- classify + decide + build entry
@@ -174,15 +205,15 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
 
 
-def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage: str = "classify", *,
-                   events: list[Any] | None = None) -> BatchResult:
+def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, stage: str = "classify", *,
+                   events: list[Any] | None = None) -> tuple[BatchResult, Work]:
     """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
     (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
     from pipeline.envelopes import entry_to_json
     from schemas.events import RawTransactionV1
 
-    result = BatchResult()
-    events = [event if event is not None else RawTransactionV1.model_validate(env["event"])
+    result, work = BatchResult(), Work()
+    events = [event if event is not None else RawTransactionV1.model_validate(env.event)
               for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
     for env, event, cls in zip(envelopes, events, classifications, strict=True):
@@ -194,37 +225,34 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
             result.count(Outcome.REJECTED, reason)
             result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
             continue
-        out = {**env, "classification": {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
-                                         "method": cls.method,
-                                         "alternatives": [list(a) for a in cls.alternatives]},
-               "entry": entry_to_json(decision.entry) if decision.entry is not None else None}
+        classification = {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
+                          "method": cls.method, "alternatives": [list(a) for a in cls.alternatives]}
+        body = entry_to_json(decision.entry) if decision.entry is not None else None
         if decision.outcome == Outcome.POSTED:
-            # the record of the decision, without the original bytes (they are in the raw topic, at
-            # ``source``; carried further only by what may still be dead-lettered later)
-            result.emits.append(Emit("classified", org.encode(), dumps({k: v for k, v in out.items() if k != "raw_b64"})))
-            result.to_post.append((out, decision.entry))
+            out = ClassifiedEnvelope(env, classification, body)
+            result.emits.append(Emit("classified", org.encode(), dumps(out.to_json())))
+            work.to_post.append((out, decision.entry))
             result.count("classified")
-        else:
-            out["review_reason"] = str(decision.reason)
-            result.reviews.append(out)  # announced by ``queued_for_review`` once it is in the ledger
-    return result
+        else:  # announced by ``queued_for_review`` once it is in the ledger
+            work.reviews.append(ClassifiedEnvelope(env, classification, body, str(decision.reason)))
+    return result, work
 
 
-def queued_for_review(items: list[dict[str, Any]], stage: str = "classify") -> BatchResult:
+def queued_for_review(items: list[ClassifiedEnvelope], stage: str = "classify") -> BatchResult:
     """The review-queue messages, counts and audit records of items now stored in the ledger's queue."""
     result = BatchResult()
     for out in items:
-        org, event_id, cls = out["event"]["organization_id"], out["event"]["event_id"], out["classification"]
-        result.emits.append(Emit("review", org.encode(), dumps(out)))
-        result.count(Outcome.REVIEW, out["review_reason"])
-        result.audit.append(audit_record(stage, org, event_id, "review", reason=out["review_reason"],
+        cls = out.classification
+        result.emits.append(Emit("review", out.org.encode(), dumps(out.to_json())))
+        result.count(Outcome.REVIEW, out.review_reason)
+        result.audit.append(audit_record(stage, out.org, out.event_id, "review", reason=out.review_reason,
                                          smart_code=cls["smart_code"], confidence=cls["confidence"]))
     return result
 
 
 # ---------------------------------------------------------------- post
 
-async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, stage: str = "post") -> BatchResult:
+async def post_batch(classified: list[PostItem], store: Any, stage: str = "post") -> BatchResult:
     """Post a batch of classified entries, given as (classified envelope, JournalEntry) pairs, in one
     database transaction; announce what was posted."""
     from pipeline.envelopes import posted_message
@@ -234,8 +262,8 @@ async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, s
     for (env, entry), res in zip(classified, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:
-            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source"), body=env.get("entry")))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.classification,
+                                               source=env.source.to_json(), body=env.entry))
             result.count(Outcome.POSTED)
             result.audit.append(audit_record(stage, org, entry.event_id, "posted", entry_id=res.entry_id,
                                              smart_code=entry.smart_code, total=str(entry.total)))
@@ -243,12 +271,11 @@ async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, s
             # Already in the ledger: most likely this batch was posted and the worker died before
             # announcing it. Announce it (again): consumers deduplicate by entry_id, and an entry
             # must never be in the ledger without having been published.
-            result.emits.append(posted_message(entry, res.entry_id, classification=env.get("classification"),
-                                               source=env.get("source"), redelivered=True,
-                                               body=env.get("entry")))
+            result.emits.append(posted_message(entry, res.entry_id, classification=env.classification,
+                                               source=env.source.to_json(), redelivered=True, body=env.entry))
             result.count(Outcome.DUPLICATE)
             result.audit.append(audit_record(stage, org, entry.event_id, "duplicate", entry_id=res.entry_id,
-                                             source=env.get("source")))
+                                             source=env.source.to_json()))
         else:
             reason = res.reason or Reason.POISON
             result.emits.append(dead_letter_from_envelope(env, reason, f"ledger refused: {reason}", stage=stage))

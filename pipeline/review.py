@@ -22,13 +22,49 @@ from pipeline.flow import BatchResult, audit_record
 
 DECISIONS = ("approve", "correct")
 REVIEWER_CHARS_MAX = 200
+DECISION_BYTES_MAX = 16 * 1024
+DECISION_DEPTH_MAX = 8  # a decision is a flat object: anything nested deeper is hostile
+
+
+def loads_strict(raw: bytes, *, depth_max: int, bytes_max: int) -> Any:
+    """``json.loads`` that refuses (``ValueError``) input over ``bytes_max`` or nested deeper than
+    ``depth_max`` before parsing it, so hostile nesting never reaches the parser's recursion.
+    A local stand-in for ``pipeline.domain``'s own strict loader."""
+    if len(raw) > bytes_max:
+        raise ValueError(f"over {bytes_max} bytes")
+    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else str(raw)
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > depth_max:
+                raise ValueError(f"nested deeper than {depth_max}")
+        elif ch in "]}":
+            depth -= 1
+    return json.loads(text)
+
+
+def organization_of(raw: bytes) -> str | None:
+    """The organisation a decision message names, if it is a readable one."""
+    data = loads_strict(raw, depth_max=DECISION_DEPTH_MAX, bytes_max=DECISION_BYTES_MAX)
+    org = data.get("organization_id") if isinstance(data, dict) else None
+    return org if isinstance(org, str) else None
 
 
 def parse_decision(raw: bytes, catalog: Any) -> dict[str, Any] | Rejected:
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return Rejected(Reason.ENCODING_INVALID, "decision is not JSON")
+        data = loads_strict(raw, depth_max=DECISION_DEPTH_MAX, bytes_max=DECISION_BYTES_MAX)
+    except (ValueError, RecursionError):
+        return Rejected(Reason.ENCODING_INVALID, "decision is not JSON, too large or too deeply nested")
     if not isinstance(data, dict) or not isinstance(data.get("organization_id"), str) \
             or not isinstance(data.get("event_id"), str) or data.get("decision") not in DECISIONS:
         return Rejected(Reason.SCHEMA_INVALID, "need organization_id, event_id and decision approve|correct")

@@ -1,7 +1,7 @@
 """Post or review: the auto-post decision for one classification (docs/decisions.md).
 
 A classification posts when its confidence is at least the smart code's threshold and the amount
-is under the code's cap (if any). Otherwise it goes to review with exactly one reason, by
+is under the code's cap (if any; ``at_or_over_cap``, shared with the catalog). Otherwise it goes to review with exactly one reason, by
 precedence: ``SUSPENSE`` (never auto-posts, whatever the confidence), ``INCOMPLETE_EVENT``,
 ``LOW_CONFIDENCE``, ``AMOUNT_OVER_CAP``. Reason strings equal ``pipeline.domain.outcomes.Reason``
 values.
@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from pipeline.classify.codes import SUSPENSE
 from pipeline.classify.types import Classification
+from pipeline.domain.catalog import at_or_over_cap
 
 POST = "post"
 REVIEW = "review"
@@ -28,6 +29,6 @@ def decide(c: Classification, amount: Decimal, *, threshold: float,
         return REVIEW, INCOMPLETE_EVENT
     if c.confidence < threshold:
         return REVIEW, "LOW_CONFIDENCE"
-    if amount_cap is not None and amount > amount_cap:
+    if at_or_over_cap(amount, amount_cap):
         return REVIEW, "AMOUNT_OVER_CAP"
     return POST, None

@@ -32,6 +32,7 @@ from pipeline.classify.codes import SMART_CODE_RE, allowed_codes, enum_value
 from pipeline.classify.lexicon import keyword_index
 from pipeline.classify.normalize import merchant_tokens, normalize
 from pipeline.classify.types import Classification
+from pipeline.domain.errors import HeraError
 
 STATE_VERSION = 1
 PROMOTE_AFTER = 3
@@ -44,7 +45,7 @@ ENTRIES_PER_ORG_MAX = 200_000
 ALTERNATIVES_MAX = 3
 
 
-class MemoryError_(ValueError):
+class MemoryError_(HeraError, ValueError):
     """Malformed memory state passed to ``from_dict``."""
 
 

@@ -23,13 +23,14 @@ import numpy as np
 from pipeline.classify import calibration
 from pipeline.classify.codes import allowed_codes, enum_value
 from pipeline.classify.features import N_FEATURES, featurize
+from pipeline.domain.errors import HeraError
 
 FORMAT_VERSION = 2
 WARM_TOKENS_FILE = "warm_tokens.txt"
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 
-class ModelArtifactError(RuntimeError):
+class ModelArtifactError(HeraError, RuntimeError):
     """The model artifact is missing, malformed, or built for another feature space."""
 
 

@@ -102,6 +102,12 @@ class SmartCodeSpec:
         return self.accounts[PRIMARY_ROLE[self.recipe]]
 
 
+def at_or_over_cap(amount: Decimal, cap: Decimal | None) -> bool:
+    """SPEC §5: an entry auto-posts only *under* its code's amount cap; at or over it, it is reviewed.
+    The one place this comparison is made (the catalog and ``classify.decide`` both ask here)."""
+    return cap is not None and amount >= cap
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     chart: Mapping[str, Account]
@@ -152,7 +158,7 @@ class Catalog:
             return Reason.SUSPENSE
         if confidence < spec.auto_post_threshold:
             return Reason.LOW_CONFIDENCE
-        if spec.amount_cap is not None and amount >= spec.amount_cap:
+        if at_or_over_cap(amount, spec.amount_cap):
             return Reason.AMOUNT_OVER_CAP
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from pipeline.domain.errors import HeraError
 from pipeline.domain.outcomes import Reason
 
 MINOR_UNITS: dict[str, int] = {
@@ -44,7 +45,7 @@ _DECIMAL_RE = re.compile(
     rf"^(0|[1-9][0-9]{{0,{INTEGER_DIGITS_MAX - 1}}})(\.[0-9]{{1,{FRACTION_DIGITS_MAX}}})?$")
 
 
-class AmountError(ValueError):
+class AmountError(HeraError, ValueError):
     """An amount string is not a valid amount; always maps to ``Reason.AMOUNT_INVALID``."""
 
     reason = Reason.AMOUNT_INVALID

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 import uuid
 from collections import defaultdict
@@ -608,21 +607,25 @@ class LedgerStore:
         return {o: self._charts[o] for o in orgs if o in self._charts}
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], *, retry_period_closed: bool = False) -> T:
-        for attempt in range(1, self._attempts_max + 1):
+        """``op`` under the product's one retry policy (``pipeline/resilience/retry.py``): database
+        errors mapped to the ledger's (by SQLSTATE); transient ones retried with jittered backoff, and,
+        for posting, a period closed between our check and the insert (the re-plan then rejects it)."""
+        from pipeline.resilience.retry import retry_policy
+
+        async def once() -> T:
             try:
                 return await op()
-            except LedgerError as err:
-                failure: LedgerError = err
+            except LedgerError:
+                raise
             except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-                failure = map_db_error(exc)
-            # a period closed between our check and the insert: re-plan (the check now rejects it)
-            retry = isinstance(failure, TransientError) or (retry_period_closed and isinstance(failure, PeriodClosedError))
-            if not retry or attempt == self._attempts_max:
-                raise failure
-            if isinstance(failure, TransientError):
-                delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(0, delay))
-        raise AssertionError("unreachable")
+                raise map_db_error(exc) from exc
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, TransientError) or (retry_period_closed and isinstance(exc, PeriodClosedError))
+
+        policy = retry_policy("ledger", attempts_max=self._attempts_max, is_retryable=retryable,
+                              backoff_base_seconds=BACKOFF_BASE_SECONDS, backoff_cap_seconds=BACKOFF_CAP_SECONDS)
+        return await policy.call(once)
 
 
 class _TenantTx:

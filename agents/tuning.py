@@ -1,0 +1,71 @@
+"""Every latency knob of a worker's Kafka clients, in one place, with why it has its value.
+
+The values are ``Settings`` fields (``HERA_`` environment); this module turns them into what Faust
+and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
+
+* ``kafka_fetch_max_wait_ms`` (100): how long the broker may hold a fetch that found no new records.
+  Apache Kafka answers a waiting fetch as soon as records arrive, so this is not on the latency path
+  there: it sets how often an idle consumer asks (10 times a second). Faust hard-codes 1,500 ms; a
+  broker that answers a waiting fetch only at its deadline would delay an event arriving at an idle
+  worker by up to that long, so it is a setting (lower it for such a broker).
+* ``producer_linger_ms`` (0): how long the producer waits to fill a record batch. The worker already
+  produces a batch's messages together (``agents/outbox.py``), so waiting adds latency and saves
+  nothing.
+* ``commit_interval_seconds`` (0.25): how often released offsets are committed. Not on the latency
+  path (outputs are published before offsets are released); shorter means less redelivered work
+  after a crash, at one small request per interval.
+* ``batch_size_max``: the cap of a batch; batches close as soon as nothing more is buffered
+  (``agents/source.py``), so the cap only matters under backlog, where large batches give the
+  throughput.
+* ``batch_in_flight_max`` (2): one batch's database write and publish overlap the next batch's
+  validation and classification.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Settings
+
+_fetch_max_wait_ms: int | None = None  # set by ``apply``; None: Faust's own value
+
+#: upstream code this module and ``agents/source.py`` replace or copy (checked like agents/patches.py's,
+#: by tests/unit/test_tuning.py): the consumer factory patched here, and the ``take_events`` machinery
+#: that ``ready_batches`` follows
+UPSTREAM = {
+    "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread._create_worker_consumer": "684c167041ff0044",
+    "faust.streams:Stream.take_events": "1e784df57c46331d",
+    "faust.streams:Stream._enable_passive": "e89c3846ccd7300a",
+    "faust.streams:Stream.add_processor": "6a735256dc859830",
+}
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``faust.App`` that set latency."""
+    return {
+        "broker_commit_interval": settings.commit_interval_seconds,
+        "producer_linger": settings.producer_linger_ms / 1000.0,
+        "stream_wait_empty": False,
+    }
+
+
+def apply(settings: Settings) -> None:
+    """Give the worker's consumer ``kafka_fetch_max_wait_ms`` (Faust passes a fixed 1,500 ms):
+    set on the consumer object as it is created, before it starts its fetcher."""
+    global _fetch_max_wait_ms
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from agents.patches import check_versions
+
+    check_versions()  # the same gate as every other change to Faust's code
+    if _fetch_max_wait_ms is None:
+        create = AIOKafkaConsumerThread._create_worker_consumer
+
+        def create_worker_consumer(self: Any, transport: Any) -> Any:
+            consumer = create(self, transport)
+            if _fetch_max_wait_ms is not None:
+                consumer._fetch_max_wait_ms = _fetch_max_wait_ms
+            return consumer
+
+        AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+    _fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms

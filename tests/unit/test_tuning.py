@@ -1,0 +1,34 @@
+"""The loop's own reliance on Faust internals is fingerprinted like agents/patches.py's, and the
+latency settings reach Faust and the consumer."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents import patches, tuning
+from pipeline.config import Settings
+
+
+@pytest.mark.parametrize("target", sorted(tuning.UPSTREAM))
+def test_upstream_source_is_what_the_loop_was_written_against(target: str) -> None:
+    assert patches.source_fingerprint(target) == tuning.UPSTREAM[target], (
+        f"{target} changed upstream: re-check agents/tuning.py and agents/source.py, re-run the e2e and "
+        "fault tests, then update tuning.UPSTREAM")
+
+
+def test_latency_settings_reach_faust() -> None:
+    options = tuning.faust_options(Settings(producer_linger_ms=2, commit_interval_seconds=0.5))
+    assert options["producer_linger"] == 0.002 and options["broker_commit_interval"] == 0.5
+
+
+def test_the_worker_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    made = type("Consumer", (), {"_fetch_max_wait_ms": 1500})
+    original = AIOKafkaConsumerThread._create_worker_consumer
+    monkeypatch.setattr(AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, transport: made())
+    monkeypatch.setattr(tuning, "_fetch_max_wait_ms", None)
+    tuning.apply(Settings(kafka_fetch_max_wait_ms=7))
+    consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), None)  # type: ignore[arg-type]
+    assert consumer._fetch_max_wait_ms == 7
+    assert original is not AIOKafkaConsumerThread._create_worker_consumer
