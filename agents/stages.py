@@ -162,10 +162,7 @@ async def publish(app: faust.App, settings: Settings, stage: str, result: BatchR
         messages += [Message(audit_topic, partition, None, dumps({"records": recs}))
                      for partition, recs in by_partition.items()]
     await produce_all(producer, messages)
-    for outcome, n in result.outcomes.items():
-        metrics.EVENTS.labels(stage, outcome).inc(n)
-    for reason, n in result.reasons.items():
-        metrics.REJECTIONS.labels(stage, reason).inc(n)
+    metrics.record_outcomes(stage, result.outcomes, result.reasons)  # final outcomes only, once per event
 
 
 async def retry_transient(stage: str, fn: Callable[[], Awaitable[Any]]) -> Any:

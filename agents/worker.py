@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 
 from pipeline.config import Settings
 from pipeline.kafka_compat import ensure_topics
@@ -29,18 +28,22 @@ def prepare(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
+    from agents import observe
     from agents.app import create_app
+    from pipeline.observability import logs
+    from pipeline.observability.health import Health, serve
 
-    prepare(settings)
+    logs.configure(settings.log_format, settings.log_level, logs.settings_secrets(settings))  # Faust's too
+    health = Health()  # /livez /readyz /startupz /metrics: answering (starting) before the slow part
     if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        serve(health, settings.metrics_port, settings.metrics_host)
+    prepare(settings)
     app = create_app(settings)
+    observe.install(app, settings, health)  # probes' checks, lag and backlog gauges, back-pressure
     # what start-up built (the model, catalog, caches, modules) is kept for the worker's life: move it out
     # of the cyclic collector's reach, so collections during batches scan only what batches allocate
     gc.collect()
     gc.freeze()
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,
-                    override_logging=True)
+                    override_logging=False)
     worker.execute_from_commandline()

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
+    # --- issue 15: operability (probes, logs, circuit breaker, caches)
+    metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics and the probes; "
+                                                                "0.0.0.0 in a container")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    cache_url: str | None = Field(default=None, description="redis://host:port/db for shared caches; unset = "
+                                                            "in-process memory")
+    breaker_failures_max: int = Field(default=5, ge=1, description="consecutive database faults that open the "
+                                                                   "circuit breaker")
+    breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open breaker: wait before a trial call")
 
     @property
     def embedded_state(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps
+from pipeline.observability.metrics import observe_committed
 
 AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (SPEC §5); calibration may only raise it
 
@@ -106,6 +107,7 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "fingerprint": checked.fingerprint,
             "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
             "raw_b64": base64.b64encode(rec.value).decode(),
+            "raw_timestamp_ms": rec.timestamp_ms,  # for the end-to-end latency metric
         }
         if inline is not None and inline(rec, org):
             result.inline.append((envelope, rec.partition, event))
@@ -231,6 +233,8 @@ async def post_batch(classified: list[tuple[dict[str, Any], Any]], store: Any, s
 
     result = BatchResult()
     posted = await store.post_batch([entry for _, entry in classified])
+    observe_committed(env.get("raw_timestamp_ms") for (env, _), res in zip(classified, posted, strict=True)
+                      if res.outcome == Outcome.POSTED)
     for (env, entry), res in zip(classified, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:

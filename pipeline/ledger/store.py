@@ -57,6 +57,8 @@ from pipeline.ledger.posting import (
     plan_batch,
 )
 from pipeline.ledger.tenancy import act_for, org_uuid
+from pipeline.observability import metrics
+from pipeline.resilience import breaker as breakers
 
 __all__ = ["LedgerStore", "PostResult"]
 
@@ -161,6 +163,7 @@ class LedgerStore:
         self._attempts_max = attempts_max
         self._clock = clock or (lambda: datetime.now(UTC))
         self._charts: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
+        self.breaker = breakers.database()  # every database call goes through it (see _retrying)
 
     @classmethod
     async def connect(cls, dsn: str, *, pool_size: int = 8, timeout_seconds: float = 10,
@@ -181,7 +184,9 @@ class LedgerStore:
         ensure(len(entries) <= BATCH_SIZE_MAX, f"batch of {len(entries)} exceeds {BATCH_SIZE_MAX}")
         if not entries:
             return []
-        return await self._retrying(lambda: self._post_once(entries, audit), retry_period_closed=True)
+        results = await self._retrying(lambda: self._post_once(entries, audit), retry_period_closed=True)
+        metrics.ENTRIES_POSTED.inc(sum(1 for r in results if r.outcome is Outcome.POSTED))
+        return results
 
     async def _post_once(self, entries: Sequence[JournalEntry], audit: bool) -> list[PostResult]:
         orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
@@ -610,9 +615,14 @@ class LedgerStore:
     async def _retrying(self, op: Callable[[], Awaitable[T]], *, retry_period_closed: bool = False) -> T:
         for attempt in range(1, self._attempts_max + 1):
             try:
-                return await op()
+                return await self.breaker.call(op)
+            except breakers.CircuitOpenError:
+                raise  # the database is treated as down: the caller backs off (and pauses), not us
             except LedgerError as err:
                 failure: LedgerError = err
+            except asyncpg.InterfaceError as exc:  # e.g. the connection died under a query: an outage
+                failure = TransientError(f"connection problem: {type(exc).__name__}")
+                failure.__cause__ = exc
             except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
                 failure = map_db_error(exc)
             # a period closed between our check and the insert: re-plan (the check now rejects it)
