@@ -96,9 +96,9 @@ def hold_partitions(breaker_open: bool, assigned: set[Any], paused: set[Any], pa
             log.warning("database circuit breaker no longer open: resumed %d partitions", len(back))
 
 
-def consumer_lags(consumer: Any, topics: set[str]) -> dict[tuple[str, int], int]:
-    """High watermark minus committed offset for each assigned partition of ``topics`` whose
-    figures are known (a partition not committed on yet in this session falls back to the position
+def consumer_lags(consumer: Any, topics: set[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(high watermark minus committed offset, committed offset) for each assigned partition of
+    ``topics`` whose figures are known (a partition not committed on yet in this session falls back to the position
     read so far)."""
     lags = {}
     for tp in consumer.assignment():
@@ -110,7 +110,7 @@ def consumer_lags(consumer: Any, topics: set[str]) -> dict[tuple[str, int], int]
             read = consumer._read_offset.get(tp)
             done = None if read is None else read + 1
         if high is not None and done is not None:
-            lags[(tp.topic, tp.partition)] = int(high) - int(done)
+            lags[(tp.topic, tp.partition)] = (int(high) - int(done), int(done))
     return lags
 
 

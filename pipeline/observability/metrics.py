@@ -14,6 +14,7 @@ parses both and checks each metric name against this registry).
     hera_batch_size / _duration_seconds    per stage
     hera_stage_retries_total{stage,kind}   transient (batch retried) / poison (one record retried)
     hera_consumer_lag_messages{topic,partition}   high watermark - committed offset, per partition
+    hera_consumer_committed_offset{topic,partition}   moves while the partition is being consumed
     hera_review_queue_depth / hera_review_oldest_age_seconds   open review items (periodic query)
     hera_circuit_breaker_state{name}       0 closed, 1 half-open, 2 open
 """
@@ -51,6 +52,8 @@ POISON = Counter("hera_poison_events", "Records dead-lettered after repeated pro
 LAST_BATCH = Gauge("hera_stage_last_batch_timestamp_seconds", "Unix time of the last batch per stage", ["stage"])
 CONSUMER_LAG = Gauge("hera_consumer_lag_messages", "High watermark minus committed offset, per assigned partition",
                      ["topic", "partition"])
+COMMITTED_OFFSET = Gauge("hera_consumer_committed_offset", "Offset committed (next to read), per assigned partition",
+                         ["topic", "partition"])
 REVIEW_DEPTH = Gauge("hera_review_queue_depth", "Open items in the review queue (all organisations)")
 REVIEW_OLDEST_AGE = Gauge("hera_review_oldest_age_seconds", "Age of the oldest open review item (0 when none)")
 BREAKER_STATE = Gauge("hera_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open",
@@ -88,15 +91,17 @@ def observe_committed(raw_timestamps_ms: Iterable[int | None], now: float | None
             EVENT_LATENCY.observe(max(0.0, now - ts / 1000))
 
 
-def set_consumer_lag(lags: Mapping[tuple[str, int], int]) -> None:
-    """Replace the lag gauges with ``lags`` ((topic, partition) -> messages): partitions no longer
-    assigned to this worker disappear instead of showing a stale figure."""
-    current = {(topic, str(partition)): max(0, lag) for (topic, partition), lag in lags.items()}
-    for labels in _label_sets(CONSUMER_LAG):
-        if labels not in current:
-            CONSUMER_LAG.remove(*labels)
-    for (topic, partition), lag in current.items():
-        CONSUMER_LAG.labels(topic, partition).set(lag)
+def set_consumer_lag(lags: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+    """Replace the lag and committed-offset gauges with ``lags`` ((topic, partition) -> (lag,
+    committed offset)): partitions no longer assigned here disappear instead of going stale."""
+    current = {(topic, str(partition)): figures for (topic, partition), figures in lags.items()}
+    for gauge in (CONSUMER_LAG, COMMITTED_OFFSET):
+        for labels in _label_sets(gauge):
+            if labels not in current:
+                gauge.remove(*labels)
+    for (topic, partition), (lag, committed) in current.items():
+        CONSUMER_LAG.labels(topic, partition).set(max(0, lag))
+        COMMITTED_OFFSET.labels(topic, partition).set(committed)
 
 
 def set_review_backlog(depth: int, oldest_age_seconds: float | None) -> None:
@@ -107,3 +112,16 @@ def set_review_backlog(depth: int, oldest_age_seconds: float | None) -> None:
 def _label_sets(metric: Any) -> list[tuple[str, ...]]:
     return [tuple(sample.labels[n] for n in metric._labelnames)
             for family in metric.collect() for sample in family.samples]
+
+
+def exported_names(registry: Any = None) -> set[str]:
+    """Every sample name this process exports (``hera_events_total``, ``…_bucket`` …), whether or not
+    a labelled metric has a child yet: what dashboards and alerts may name."""
+    from prometheus_client import REGISTRY
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",),
+                "summary": ("_count", "_sum", "")}
+    names = set()
+    for family in (registry or REGISTRY).collect():
+        names.update(family.name + s for s in suffixes.get(family.type, ("",)))
+    return names
