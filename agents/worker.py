@@ -37,7 +37,8 @@ def run_worker(settings: Settings) -> None:
     health = Health()  # /livez /readyz /startupz /metrics: answering (starting) before the slow part
     if settings.metrics_port is not None:
         serve(health, settings.metrics_port, settings.metrics_host)
-    prepare(settings)
+    if settings.prepare_on_start:
+        prepare(settings)
     app = create_app(settings)
     observe.install(app, settings, health)  # probes' checks, lag and backlog gauges, back-pressure
     # what start-up built (the model, catalog, caches, modules) is kept for the worker's life: move it out

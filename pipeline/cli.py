@@ -93,6 +93,7 @@ def db_migrate(settings: Settings) -> None:
 
 def register_extra_commands() -> None:
     """Commands that live in their own modules (kept out of this file to keep it readable)."""
+    import pipeline.ops_commands  # noqa: F401  (registers on import)
     from pipeline import commands  # noqa: F401  (registers on import)
 
 

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     breaker_failures_max: int = Field(default=5, ge=1, description="consecutive database faults that open the "
                                                                    "circuit breaker")
     breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open breaker: wait before a trial call")
+    prepare_on_start: bool = Field(default=True, description="`hera run` creates topics and migrates first; off "
+                                                             "where a migration Job does it (`hera prepare`)")
 
     @property
     def embedded_state(self) -> dict[str, Any]:
