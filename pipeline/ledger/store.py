@@ -620,11 +620,14 @@ class LedgerStore:
                 raise  # the database is treated as down: the caller backs off (and pauses), not us
             except LedgerError as err:
                 failure: LedgerError = err
-            except asyncpg.InterfaceError as exc:  # e.g. the connection died under a query: an outage
-                failure = TransientError(f"connection problem: {type(exc).__name__}")
-                failure.__cause__ = exc
             except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
                 failure = map_db_error(exc)
+            except Exception as exc:
+                if not (isinstance(exc, asyncpg.InterfaceError) or breakers.lost_connection(exc)):
+                    raise
+                # the connection died under a query (asyncpg raises client-side errors for it): an outage
+                failure = TransientError(f"connection problem: {type(exc).__name__}")
+                failure.__cause__ = exc
             # a period closed between our check and the insert: re-plan (the check now rejects it)
             retry = isinstance(failure, TransientError) or (retry_period_closed and isinstance(failure, PeriodClosedError))
             if not retry or attempt == self._attempts_max:

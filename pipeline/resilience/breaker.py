@@ -49,11 +49,26 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
     from pipeline.ledger.errors import LedgerError, map_db_error
 
     if isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
-                        asyncpg.PostgresConnectionError)):
+                        asyncpg.PostgresConnectionError)) or lost_connection(exc):
         return True
     if isinstance(exc, (asyncpg.PostgresError, LedgerError)):
         return isinstance(map_db_error(exc), TransientError) and getattr(exc, "sqlstate", None) not in {
             "40001", "40P01"}  # serialization failures and deadlocks are contention, not an outage
+    return False
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True when ``exc`` was raised while handling a lost connection (asyncpg raises e.g. an
+    ``InternalClientError`` "another operation is in progress" over a reset connection)."""
+    import asyncpg
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (ConnectionError, asyncpg.PostgresConnectionError)):
+            return True
+        cause = cause.__cause__ or cause.__context__
     return False
 
 
