@@ -628,6 +628,10 @@ class LedgerStore:
                 # the connection died under a query (asyncpg raises client-side errors for it): an outage
                 failure = TransientError(f"connection problem: {type(exc).__name__}")
                 failure.__cause__ = exc
+            if breakers.is_infrastructure_fault(failure.__cause__ or failure):
+                # the server went away: its pooled connections are dead too; without this each later
+                # call (the breaker's trial calls included) would find one more dead connection
+                await self._pool.expire_connections()
             # a period closed between our check and the insert: re-plan (the check now rejects it)
             retry = isinstance(failure, TransientError) or (retry_period_closed and isinstance(failure, PeriodClosedError))
             if not retry or attempt == self._attempts_max:

@@ -58,15 +58,17 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
 
 
 def lost_connection(exc: BaseException) -> bool:
-    """True when ``exc`` was raised while handling a lost connection (asyncpg raises e.g. an
-    ``InternalClientError`` "another operation is in progress" over a reset connection)."""
+    """True when ``exc`` is or was raised while handling a lost connection."""
     import asyncpg
 
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, (ConnectionError, asyncpg.PostgresConnectionError)):
+        # InternalClientError ("cannot switch to state …; another operation is in progress") is what
+        # asyncpg raises when the server terminates a connection under a commit (seen with PostgreSQL
+        # stopped mid-batch): the connection is broken, not the records
+        if isinstance(cause, (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.InternalClientError)):
             return True
         cause = cause.__cause__ or cause.__context__
     return False
