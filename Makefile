@@ -8,7 +8,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: setup run test test-unit test-integration lint services-up services-down services-status demo bench clean
 
 setup: $(STAMP)
-	@command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+	@command -v promtool >/dev/null && command -v redis-server >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends prometheus redis-server)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

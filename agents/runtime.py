@@ -54,8 +54,10 @@ class Runtime:
         if self._store is None:
             async with self._store_lock:
                 if self._store is None:
+                    from pipeline.ledger.cache import OrgCaches
                     from pipeline.ledger.store import LedgerStore
-                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4)
+                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4,
+                                                            caches=OrgCaches.from_url(self.settings.cache_url))
         return self._store
 
     async def known_orgs(self) -> set[str]:

@@ -30,10 +30,15 @@ def run_worker(settings: Settings) -> None:
 
     from agents import observe
     from agents.app import create_app
+    from pipeline.ledger.cache import CacheConfigError, OrgCaches
     from pipeline.observability import logs
     from pipeline.observability.health import Health, serve
 
     logs.configure(settings.log_format, settings.log_level, logs.settings_secrets(settings))  # Faust's too
+    try:
+        OrgCaches.from_url(settings.cache_url)  # a cache setting that cannot work is refused now, in one line
+    except CacheConfigError as err:
+        raise SystemExit(f"hera: {err}") from None
     health = Health()  # /livez /readyz /startupz /metrics: answering (starting) before the slow part
     if settings.metrics_port is not None:
         serve(health, settings.metrics_port, settings.metrics_host)
