@@ -47,7 +47,7 @@ from pipeline.flow import (
     queued_for_review,
     validate_batch,
 )
-from pipeline.observability import metrics
+from pipeline.observability import logs, metrics
 
 log = logging.getLogger("hera.agents")
 
@@ -267,6 +267,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
                 await retry_transient(stage, lambda: publish(app, settings, stage, early))
 
         async def agent(stream: faust.StreamT) -> None:
+            logs.bind(stage=stage)  # every record this agent's task logs carries its stage (JSON logs)
             pending: asyncio.Future[None] | None = None
             try:
                 async for events in stream.take_events(settings.batch_size_max,

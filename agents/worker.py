@@ -52,4 +52,5 @@ def run_worker(settings: Settings) -> None:
     gc.freeze()
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,
                     override_logging=False)
+    worker.spinner = None  # a terminal spinner writes cursor escapes into the log (logging is ours: logs.configure)
     worker.execute_from_commandline()

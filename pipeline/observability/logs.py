@@ -105,6 +105,12 @@ def log_context(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def bind(**fields: str | None) -> None:
+    """Bind ``org``, ``event_id`` or ``stage`` for the rest of the current task (an agent binds its
+    stage once: each Faust agent runs in its own task, so the binding stays with it)."""
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
 def configure(log_format: str = "text", level: str = "info", secrets: Iterable[str] = (),
               stream: Any = None) -> logging.Handler:
     """Replace the root logger's handlers with one masked handler in ``log_format``; returns it."""

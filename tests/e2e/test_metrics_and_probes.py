@@ -72,7 +72,7 @@ def review_lines(n: int, org: str) -> list[bytes]:
 @pytest.mark.timeout(240)
 async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
     port = services.free_port()
-    worker = pipe.start_worker("w-metrics", HERA_METRICS_PORT=str(port))
+    worker = pipe.start_worker("w-metrics", HERA_METRICS_PORT=str(port), HERA_LOG_FORMAT="json")
     events = structured_events(POSTED, seed="metrics", orgs=org_ids(4, "metrics"))
     reviews = review_lines(REVIEW, org_ids(1, "metrics-review")[0])
     junk = [b"\xff not json %d" % i for i in range(UNDECODABLE)]
@@ -116,3 +116,8 @@ async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
     status, body = get(port, "/readyz")
     assert set(body["checks"]) >= {"broker", "database", "table_recovery", "database_breaker"}
     assert get(port, "/healthz")[0] == 404
+
+    pipe.stop()  # HERA_LOG_FORMAT=json: every line of the worker's log is one JSON object, Faust's too
+    records = [json.loads(line) for line in (pipe.home / "worker.log").read_text().splitlines() if line.strip()]
+    assert any(r["logger"].startswith("faust.") for r in records)
+    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
