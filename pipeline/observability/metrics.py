@@ -7,7 +7,7 @@ parses both and checks each metric name against this registry).
     hera_events_total{outcome}             one per event, at its final outcome: posted, review,
                                            rejected (dead-lettered), duplicate
     hera_events_deferred_total             events parked over their organisation's rate limit
-    hera_dead_letters_total{stage,reason}  every dead letter, events and reviewer decisions alike
+    hera_dead_letters_total{reason}        every dead letter, events and reviewer decisions alike
     hera_review_decisions_total{outcome}   reviewer decisions applied (posted, duplicate, rejected)
     hera_entries_posted_total              journal entries committed to the ledger (by any path)
     hera_event_latency_seconds             raw record timestamp -> commit of its journal entry
@@ -36,7 +36,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 
 EVENTS = Counter("hera_events", "Events by final outcome, counted once per event", ["outcome"])
 DEFERRED = Counter("hera_events_deferred", "Events parked over their organisation's rate limit")
-DEAD_LETTERS = Counter("hera_dead_letters", "Dead letters written, by stage and reason", ["stage", "reason"])
+DEAD_LETTERS = Counter("hera_dead_letters", "Dead letters written, by reason", ["reason"])
 REVIEW_DECISIONS = Counter("hera_review_decisions", "Reviewer decisions applied, by outcome", ["outcome"])
 ENTRIES_POSTED = Counter("hera_entries_posted", "Journal entries committed to the ledger")
 EVENT_LATENCY = Histogram("hera_event_latency_seconds",
@@ -74,7 +74,7 @@ def record_outcomes(stage: str, outcomes: Mapping[str, int], reasons: Mapping[st
             (REVIEW_DECISIONS if decisions else EVENTS).labels(outcome).inc(n)
     for reason, n in reasons.items():
         if reason in DEAD_LETTER_REASONS:
-            DEAD_LETTERS.labels(stage, reason).inc(n)
+            DEAD_LETTERS.labels(reason).inc(n)
 
 
 def observe_batch(stage: str, size: int, seconds: float) -> None:

@@ -82,7 +82,7 @@ def test_a_raising_check_fails_readiness_with_its_error(server: Any) -> None:
 
 def test_each_event_is_counted_once_at_its_final_outcome() -> None:
     before = {k: sample("hera_events_total", outcome=k) for k in ("posted", "review", "rejected")}
-    dl_before = sample("hera_dead_letters_total", stage="validate", reason="SCHEMA_INVALID")
+    dl_before = sample("hera_dead_letters_total", reason="SCHEMA_INVALID")
     deferred_before = sample("hera_events_deferred_total")
     # a direct-path batch: interim steps (validated, classified) and final outcomes in one result
     metrics.record_outcomes("validate", {"validated": 10, "classified": 7, "posted": 7, "review": 2, "rejected": 1,
@@ -92,8 +92,8 @@ def test_each_event_is_counted_once_at_its_final_outcome() -> None:
     assert sample("hera_events_total", outcome="posted") - before["posted"] == 7
     assert sample("hera_events_total", outcome="review") - before["review"] == 2
     assert sample("hera_events_total", outcome="rejected") - before["rejected"] == 1
-    assert sample("hera_dead_letters_total", stage="validate", reason="SCHEMA_INVALID") - dl_before == 1
-    assert sample("hera_dead_letters_total", stage="validate", reason="LOW_CONFIDENCE") == 0  # a review reason
+    assert sample("hera_dead_letters_total", reason="SCHEMA_INVALID") - dl_before == 1
+    assert sample("hera_dead_letters_total", reason="LOW_CONFIDENCE") == 0  # a review reason
     assert sample("hera_events_deferred_total") - deferred_before == 3
     assert sample("hera_review_decisions_total", outcome="posted") >= 4
 
