@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.e2e]
 pipe = harness.pipe  # fixture
 
 POSTED = 240
+OVER_LIMIT = 5  # one organisation sends its burst (100) and these 5 more: parked, re-admitted, posted
 REVIEW = 12
 UNDECODABLE = 7
 REDELIVERED = 5
@@ -76,14 +77,15 @@ async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
     events = structured_events(POSTED, seed="metrics", orgs=org_ids(4, "metrics"))
     reviews = review_lines(REVIEW, org_ids(1, "metrics-review")[0])
     junk = [b"\xff not json %d" % i for i in range(UNDECODABLE)]
-    await pipe.produce(events + reviews + junk, by_org=True)
-    tracker = await pipe.wait_accounted(POSTED + REVIEW + UNDECODABLE, 120, watch=[worker])
+    burst = structured_events(100 + OVER_LIMIT, seed="metrics-burst", orgs=org_ids(1, "metrics-burst"))
+    await pipe.produce(events + reviews + junk + burst, by_org=True)
+    tracker = await pipe.wait_accounted(POSTED + REVIEW + UNDECODABLE + len(burst), 120, watch=[worker])
     await pipe.produce(events[:REDELIVERED], by_org=True)  # exact redeliveries: absorbed as duplicates
-    tracker = await pipe.wait_accounted(POSTED + REVIEW + UNDECODABLE + REDELIVERED, 60, watch=[worker])
+    tracker = await pipe.wait_accounted(POSTED + REVIEW + UNDECODABLE + len(burst) + REDELIVERED, 60, watch=[worker])
     counts = tracker.counts()
     assert counts["review"] == REVIEW, counts  # the mix did what it was meant to
 
-    expected = {"posted": POSTED, "review": REVIEW, "rejected": UNDECODABLE, "duplicate": REDELIVERED}
+    expected = {"posted": POSTED + len(burst), "review": REVIEW, "rejected": UNDECODABLE, "duplicate": REDELIVERED}
     assert {k: counts[k] for k in expected} == expected, counts
     await wait_until(lambda: all(value(scrape(port), "hera_events_total", outcome=k) == n
                                  for k, n in expected.items()), 30, "the outcome counters")
@@ -91,15 +93,16 @@ async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
     m = scrape(port)
     assert total(m, "hera_events_total") == sum(expected.values()), "an event counted more than once"
     ledger = await pipe.ledger()
-    assert value(m, "hera_entries_posted_total") == ledger["entries"] == POSTED
+    assert value(m, "hera_entries_posted_total") == ledger["entries"] == expected["posted"]
     assert total(m, "hera_dead_letters_total") == UNDECODABLE
     assert sum(v for (n, labels), v in m.items() if n == "hera_dead_letters_total"
                and ("reason", "ENCODING_INVALID") in labels) == UNDECODABLE
-    assert value(m, "hera_event_latency_seconds_count") == POSTED
-    assert 0 < value(m, "hera_event_latency_seconds_sum") < POSTED * 120
-    assert value(m, "hera_events_deferred_total") == 0
+    assert value(m, "hera_event_latency_seconds_count") == expected["posted"]
+    assert 0 < value(m, "hera_event_latency_seconds_sum") < expected["posted"] * 120
+    assert value(m, "hera_events_deferred_total") == OVER_LIMIT  # parked once each, then posted (counted once)
     assert value(m, "hera_review_oldest_age_seconds") > 0
-    assert total(m, "hera_batch_size_sum") >= POSTED + REVIEW + UNDECODABLE + REDELIVERED
+    assert total(m, "hera_batch_size_sum") >= sum(expected.values())
+    assert total(m, "hera_batch_duration_seconds_count") > 0
     assert value(m, "hera_circuit_breaker_state", name="database") == 0
     assert value(m, "hera_worker_started_timestamp_seconds") > 0
     raw = pipe.settings.topic("raw")
@@ -109,6 +112,9 @@ async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
                      20, "a lag gauge per raw partition")
     await wait_until(lambda: total({k: v for k, v in scrape(port).items() if ("topic", raw) in k[1]},
                                    "hera_consumer_lag_messages") == 0, 20, "the raw topic's lag to drain")
+    committed = {labels: v for (n, labels), v in scrape(port).items()
+                 if n == "hera_consumer_committed_offset" and ("topic", raw) in labels}
+    assert sum(committed.values()) == sum(expected.values())  # every raw record, redeliveries included
 
     for path in ("/livez", "/readyz", "/startupz"):
         status, body = get(port, path)

@@ -44,13 +44,16 @@ async def test_postgres_down_30s_mid_stream(pipe: Pipeline, pg_server: str, serv
     services.stop_postgres(data_dir)
     stopped = time.monotonic()
     try:
-        seen = {"not_ready": False, "breaker_open": False}
+        seen = {"not_ready": False, "breaker_open": False, "lag": False}
         while time.monotonic() - stopped < OUTAGE_SECONDS:
             status, body = get(metrics_port, "/readyz")
             if status == 503 and not body["checks"]["database"]["ok"]:
                 seen["not_ready"] = True
-            if value(scrape(metrics_port), "hera_circuit_breaker_state", name="database") == 2:
+            m = scrape(metrics_port)
+            if value(m, "hera_circuit_breaker_state", name="database") == 2:
                 seen["breaker_open"] = True
+            if sum(v for (n, _), v in m.items() if n == "hera_consumer_lag_messages") > 0:
+                seen["lag"] = True  # the feed goes on while the partitions are paused
             assert worker.poll() is None, f"the worker died during the outage:\n{pipe.log_tail()}"
             if not seen["not_ready"]:
                 assert time.monotonic() - stopped < READYZ_FAILS_WITHIN_SECONDS, "/readyz never failed"
@@ -59,7 +62,8 @@ async def test_postgres_down_30s_mid_stream(pipe: Pipeline, pg_server: str, serv
         await pipe.produce(events[BEFORE_FAULT:])  # more arrive while the database is still away
     finally:
         services.start_postgres(data_dir, port, durable=False)
-    assert seen == {"not_ready": True, "breaker_open": True}, seen
+        restarted = time.monotonic()
+    assert seen == {"not_ready": True, "breaker_open": True, "lag": True}, seen
 
     await pipe.wait_accounted(EVENTS, 120, watch=[worker])
     acc = await assert_all_accounted_once(pipe, events)  # 0 rejected (so 0 POISON), 0 lost, 0 doubled
@@ -71,7 +75,9 @@ async def test_postgres_down_30s_mid_stream(pipe: Pipeline, pg_server: str, serv
     assert total_poison(m) == 0
     assert value(m, "hera_circuit_breaker_state", name="database") == 0
     assert value(m, "hera_circuit_breaker_opened_total", name="database") >= 1
-    print(f"PostgreSQL stopped {OUTAGE_SECONDS}s after {at_fault} posted; {acc}")
+    assert sum(v for (n, labels), v in m.items() if n == "hera_stage_retries_total" and ("kind", "transient") in labels) > 0
+    print(f"PostgreSQL stopped {OUTAGE_SECONDS}s after {at_fault} posted; all accounted for "
+          f"{time.monotonic() - restarted:.1f}s after its restart; {acc}")
 
 
 def total_poison(samples: dict) -> float:
