@@ -107,8 +107,9 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             "fingerprint": checked.fingerprint,
             "source": {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset},
             "raw_b64": base64.b64encode(rec.value).decode(),
-            "raw_timestamp_ms": rec.timestamp_ms,  # for the end-to-end latency metric
         }
+        if rec.timestamp_ms is not None:
+            envelope["raw_timestamp_ms"] = rec.timestamp_ms  # the end-to-end latency metric's start
         if inline is not None and inline(rec, org):
             result.inline.append((envelope, rec.partition, event))
         else:
