@@ -18,6 +18,7 @@ Values cached through Redis must be JSON values (``JsonSerializer``); charts are
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,9 @@ KINDS: dict[str, Kind] = {
     "memory": Kind(ttl_seconds=5.0, size_max=2_000),
     "catalog": Kind(ttl_seconds=60.0, size_max=1_000, local_only=True),
 }
+log = logging.getLogger("hera.cache")
 NAMESPACE = "hera:"
+REDIS_TIMEOUT_SECONDS = 1.0  # a call to a shared cache; the in-process one needs none (and a timeout costs a task)
 
 
 class CacheConfigError(HeraError):
@@ -53,7 +56,7 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
     oldest written (a re-set key counts as new)."""
 
     def __init__(self, size_max: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(timeout=0, **kwargs)
         self.size_max = size_max
 
     async def _set(self, key: str, value: Any, ttl: Any = None, _cas_token: Any = None, _conn: Any = None) -> Any:
@@ -88,25 +91,40 @@ class OrgCaches:
             else:
                 cache = Cache.from_url(url)
                 cache.namespace, cache.serializer = f"{NAMESPACE}{name}:", JsonSerializer()
+                cache.timeout = REDIS_TIMEOUT_SECONDS
                 caches[name] = cache
         return cls(caches, shared=True)
 
     async def get_many(self, kind: str, orgs: Iterable[str]) -> dict[str, Any]:
+        """The cached values of ``orgs``; a cache that cannot be reached is a miss, never an error
+        (the database stays the truth)."""
         keys = [str(o) for o in orgs]
         if not keys:
             return {}
-        values = await self._caches[kind].multi_get(keys)
+        try:
+            values = await self._caches[kind].multi_get(keys)
+        except Exception as exc:  # Redis away or slow: read through to the database
+            log.warning("cache %s unavailable, reading through: %r", kind, exc)
+            return {}
         return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
 
     async def set_many(self, kind: str, values: Mapping[str, Any]) -> None:
         if values:
-            await self._caches[kind].multi_set([(str(k), v) for k, v in values.items()], ttl=KINDS[kind].ttl_seconds)
+            try:
+                await self._caches[kind].multi_set([(str(k), v) for k, v in values.items()],
+                                                   ttl=KINDS[kind].ttl_seconds)
+            except Exception as exc:
+                log.warning("cache %s unavailable, not filled: %r", kind, exc)
 
     async def invalidate(self, org: str, kinds: Iterable[str] | None = None) -> None:
         """Forget what is cached for ``org`` (every kind unless ``kinds``), here and, with Redis,
-        in every process."""
+        in every process (if Redis cannot be reached, other processes see the change after the
+        kind's TTL)."""
         for name in kinds or KINDS:
-            await self._caches[name].delete(str(org))
+            try:
+                await self._caches[name].delete(str(org))
+            except Exception as exc:
+                log.warning("cache %s unavailable, %s not invalidated: %r", name, org, exc)
 
     async def close(self) -> None:
         for cache in self._caches.values():

@@ -21,11 +21,14 @@ parses both and checks each metric name against this registry).
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
 
 from pipeline.domain.outcomes import REJECTION_PRECEDENCE, Outcome
 
@@ -34,14 +37,45 @@ DEAD_LETTER_REASONS = frozenset(str(r) for r in REJECTION_PRECEDENCE)
 DECISION_STAGES = frozenset({"review"})  # stages whose records are reviewer decisions, not events
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
+class BatchHistogram:
+    """A histogram fed a batch of values at a time (a registered collector): a thousand latencies
+    are binned in one pass and added under one lock, where ``Histogram.observe`` costs several
+    microseconds per value on the worker's per-event path."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float], registry: Any = REGISTRY) -> None:
+        self.name, self.documentation = name, documentation
+        self._bounds = sorted(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one: above every bound (+Inf only)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        counts, total, bounds = [0] * len(self._counts), 0.0, self._bounds
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1  # first bound >= value: Prometheus buckets are "le"
+            total += value
+        with self._lock:
+            self._counts = [a + b for a, b in zip(self._counts, counts, strict=True)]
+            self._sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, n in zip([*self._bounds, float("inf")], counts, strict=True):
+            cumulative += n
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)
+
+
 EVENTS = Counter("hera_events", "Events by final outcome, counted once per event", ["outcome"])
 DEFERRED = Counter("hera_events_deferred", "Events parked over their organisation's rate limit")
 DEAD_LETTERS = Counter("hera_dead_letters", "Dead letters written, by reason", ["reason"])
 REVIEW_DECISIONS = Counter("hera_review_decisions", "Reviewer decisions applied, by outcome", ["outcome"])
 ENTRIES_POSTED = Counter("hera_entries_posted", "Journal entries committed to the ledger")
-EVENT_LATENCY = Histogram("hera_event_latency_seconds",
-                          "From the raw record's timestamp to the commit of its journal entry",
-                          buckets=LATENCY_BUCKETS)
+EVENT_LATENCY = BatchHistogram("hera_event_latency_seconds",
+                               "From the raw record's timestamp to the commit of its journal entry", LATENCY_BUCKETS)
 BATCH_SECONDS = Histogram("hera_batch_duration_seconds", "Time to process one batch", ["stage"],
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 BATCH_SIZE = Histogram("hera_batch_size", "Records per batch", ["stage"],
@@ -86,9 +120,7 @@ def observe_batch(stage: str, size: int, seconds: float) -> None:
 def observe_committed(raw_timestamps_ms: Iterable[int | None], now: float | None = None) -> None:
     """End-to-end latency of entries just committed, from their raw records' timestamps."""
     now = time.time() if now is None else now
-    for ts in raw_timestamps_ms:
-        if ts:
-            EVENT_LATENCY.observe(max(0.0, now - ts / 1000))
+    EVENT_LATENCY.observe_many(max(0.0, now - ts / 1000) for ts in raw_timestamps_ms if ts)
 
 
 def set_consumer_lag(lags: Mapping[tuple[str, int], tuple[int, int]]) -> None:

@@ -107,6 +107,17 @@ async def test_redis_shares_invalidation_between_processes(ledger: str, redis_ur
         await operator.close()
 
 
+async def test_an_unreachable_redis_is_a_miss_not_an_error(ledger: str) -> None:
+    nobody = f"redis://127.0.0.1:{services.free_port()}/0"
+    store = await LedgerStore.connect(ledger, pool_size=1, caches=OrgCaches.from_url(nobody))
+    try:
+        assert await store.org_settings(ORG) == {}
+        await store.set_org_settings(ORG, {"rate_limit_burst": 5})
+        assert await store.org_settings(ORG) == {"rate_limit_burst": 5}
+    finally:
+        await store.close()
+
+
 def test_a_cache_url_that_cannot_work_is_refused() -> None:
     with pytest.raises(CacheConfigError, match="HERA_CACHE_URL"):
         OrgCaches.from_url("memcached://127.0.0.1:11211")

@@ -142,3 +142,16 @@ def test_json_logs_one_object_per_line_with_context_and_nothing_secret() -> None
     assert "[PAN]" in first["msg"]
     assert "pw123" not in lines[1] and "ValueError" in second["exc"]
     assert "stage" not in second  # the bound context ended with its block
+
+
+def test_batch_histogram_bins_like_prometheus() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    hist = metrics.BatchHistogram("t_latency_seconds", "test", (0.1, 1, 10), registry=registry)
+    hist.observe_many([0.05, 0.1, 0.5, 1, 7, 42])  # a value equal to a bound falls in it ("le")
+    hist.observe_many([])
+    got = {s.labels.get("le", s.name): s.value for fam in registry.collect() for s in fam.samples}
+    assert got == {"0.1": 2, "1.0": 4, "10.0": 5, "+Inf": 6, "t_latency_seconds_count": 6,
+                   "t_latency_seconds_sum": pytest.approx(50.65)}
+    assert b"t_latency_seconds_bucket" in generate_latest(registry)
