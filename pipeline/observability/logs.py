@@ -129,9 +129,9 @@ def configure(log_format: str = "text", level: str = "info", secrets: Iterable[s
 
 def settings_secrets(settings: Any) -> list[str]:
     """The secret values a Settings object holds (their plain text, to be masked wherever seen):
-    the database URL's password, the SASL password, the audit key."""
+    the database URL's password, the SASL and TLS key passwords, the audit key."""
     found = []
-    for name in ("database_url", "kafka_sasl_password", "audit_key"):
+    for name in ("database_url", "kafka_sasl_password", "kafka_ssl_key_password", "audit_key"):
         value = getattr(settings, name, None)
         if value is None:
             continue
