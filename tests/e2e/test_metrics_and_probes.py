@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.e2e]
 pipe = harness.pipe  # fixture
 
 POSTED = 240
-OVER_LIMIT = 5  # one organisation sends its burst (100) and these 5 more: parked, re-admitted, posted
+OVER_LIMIT = 20  # one organisation sends its burst (100) and 20 more: some parked (how many depends on how
+# fast the worker takes them: its quota refills at 100/min), re-admitted, posted
 REVIEW = 12
 UNDECODABLE = 7
 REDELIVERED = 5
@@ -99,7 +100,7 @@ async def test_metrics_match_the_run_and_probes_answer(pipe: Pipeline) -> None:
                and ("reason", "ENCODING_INVALID") in labels) == UNDECODABLE
     assert value(m, "hera_event_latency_seconds_count") == expected["posted"]
     assert 0 < value(m, "hera_event_latency_seconds_sum") < expected["posted"] * 120
-    assert value(m, "hera_events_deferred_total") == OVER_LIMIT  # parked once each, then posted (counted once)
+    assert 0 < value(m, "hera_events_deferred_total") == len(tracker.parked)  # parked once each, posted once
     assert value(m, "hera_review_oldest_age_seconds") > 0
     assert total(m, "hera_batch_size_sum") >= sum(expected.values())
     assert total(m, "hera_batch_duration_seconds_count") > 0

@@ -4,11 +4,13 @@ what they hold, in this process and (through Redis) in every other."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -31,7 +33,12 @@ def redis_url() -> Iterator[str]:
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        services.wait_for_port(port, proc, Path("/dev/null"), 10)
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
