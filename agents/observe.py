@@ -73,7 +73,7 @@ def install(app: faust.App, settings: Settings, health: Health) -> None:
     async def hera_review_backlog() -> None:
         await backlog.refresh()
 
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator,arg-type]
     async def _close(app: faust.App, **_: Any) -> None:
         await backlog.close()
 

@@ -153,7 +153,7 @@ def exported_names(registry: Any = None) -> set[str]:
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",),
                 "summary": ("_count", "_sum", "")}
-    names = set()
+    names: set[str] = set()
     for family in (registry or REGISTRY).collect():
         names.update(family.name + s for s in suffixes.get(family.type, ("",)))
     return names
