@@ -46,9 +46,7 @@ class Runtime:
         self._classifier: Any = None
         self._catalog: Any = None
         self._memory: Any = None
-        self._limits: dict[str, Any] = {}
         self._memory_at: dict[str, float] = {}
-        self._limits_at: dict[str, float] = {}
 
     async def store(self) -> Any:
         if self._store is None:
@@ -77,21 +75,16 @@ class Runtime:
 
     async def limits(self, orgs: set[str]) -> Any:
         """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default.
-        Settings are cached for ``ORGS_REFRESH_SECONDS``."""
+        Settings come through the store's bounded org cache (TTLs in ``pipeline/ledger/cache.py``)."""
         from pipeline.resilience.rate_limit import RateLimit
 
-        stale = [o for o in orgs if time.monotonic() - self._limits_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
-        if stale:
-            store = await self.store()
-            confs = await store.org_settings_many([o for o in stale if o in self._orgs])
-            for org in stale:
-                conf = confs.get(org, {})
-                self._limits[org] = RateLimit(
-                    per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
-                    burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
-                self._limits_at[org] = time.monotonic()
+        store = await self.store()
+        confs = await store.org_settings_many([o for o in orgs if o in self._orgs])
+        limits = {org: RateLimit(per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
+                                 burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
+                  for org, conf in confs.items()}
         default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)
-        return lambda org: self._limits.get(org, default)
+        return lambda org: limits.get(org, default)
 
     def catalog(self) -> Any:
         if self._catalog is None:
