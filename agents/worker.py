@@ -40,7 +40,11 @@ def run_worker(settings: Settings) -> None:
         raise SystemExit(f"hera: {err}") from None
     health = Health()  # /livez /readyz /startupz /metrics: answering (starting) before the slow part
     if settings.metrics_port is not None:
-        serve(health, settings.metrics_port, settings.metrics_host)
+        try:
+            serve(health, settings.metrics_port, settings.metrics_host)
+        except OSError as err:
+            raise SystemExit(f"hera: HERA_METRICS_PORT={settings.metrics_port} on HERA_METRICS_HOST="
+                             f"{settings.metrics_host}: {err.strerror or err}") from None
     if settings.prepare_on_start:
         prepare(settings)
     app = create_app(settings)
