@@ -133,7 +133,10 @@ async def process_safely(stage: str, items: list[T], fn: Callable[[list[T]], Awa
                 metrics.RETRIES.labels(stage, "poison").inc()
                 if failures == POISON_ATTEMPTS_MAX:
                     metrics.POISON.labels(stage).inc()
-                    add_poison(merged, *poison(item, stage, exc))
+                    letter, audit = poison(item, stage, exc)
+                    log.error("%s: dead-lettered as POISON after %d attempts: %r", stage, failures, exc,
+                              extra={"org": audit.get("organization_id"), "event_id": audit.get("event_id")})
+                    add_poison(merged, letter, audit)
                     break
     return merged
 

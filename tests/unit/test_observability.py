@@ -155,3 +155,22 @@ def test_batch_histogram_bins_like_prometheus() -> None:
     assert got == {"0.1": 2, "1.0": 4, "10.0": 5, "+Inf": 6, "t_latency_seconds_count": 6,
                    "t_latency_seconds_sum": pytest.approx(50.65)}
     assert b"t_latency_seconds_bucket" in generate_latest(registry)
+
+
+def test_a_poison_record_is_logged_with_its_organisation_and_event(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from agents import stages
+    from pipeline.flow import BatchResult
+
+    envelope = {"event": {"organization_id": "org-7", "event_id": "evt-42"}, "raw_b64": "eA==",
+                "source": {"topic": "raw", "partition": 0, "offset": 5}}
+
+    async def fn(items: list[Any]) -> BatchResult:
+        raise ValueError("a bug")
+
+    with caplog.at_level(logging.ERROR, logger="hera.agents"):
+        asyncio.run(stages.process_safely("classify", [(envelope, None)], fn, stages.item_poison_letter))
+    [record] = [r for r in caplog.records if "POISON" in r.getMessage()]
+    assert (record.org, record.event_id) == ("org-7", "evt-42")  # type: ignore[attr-defined]
+    assert json.loads(logs.JsonFormatter().format(record))["event_id"] == "evt-42"
