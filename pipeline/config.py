@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics and the probes; "
                                                                 "0.0.0.0 in a container")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
-    cache_url: str | None = Field(default=None, description="redis://host:port/db for shared caches; unset = "
-                                                            "in-process memory")
+    cache_url: SecretStr | None = Field(default=None, description="redis://[:password@]host:port/db for shared "
+                                                                  "caches; unset = in-process memory")
     breaker_failures_max: int = Field(default=5, ge=1, description="consecutive database faults that open the "
                                                                    "circuit breaker")
     breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open breaker: wait before a trial call")

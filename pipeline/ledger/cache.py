@@ -25,6 +25,7 @@ from typing import Any
 
 from aiocache import Cache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer
+from pydantic import SecretStr
 
 from pipeline.domain.errors import HeraError
 
@@ -76,7 +77,9 @@ class OrgCaches:
         self.shared = shared
 
     @classmethod
-    def from_url(cls, url: str | None) -> OrgCaches:
+    def from_url(cls, setting: str | SecretStr | None) -> OrgCaches:
+        """The caches ``HERA_CACHE_URL`` asks for (it may hold a password: a ``SecretStr``)."""
+        url = setting.get_secret_value() if isinstance(setting, SecretStr) else setting
         if not url or url.startswith("memory://"):
             return cls({name: BoundedMemoryCache(kind.size_max, namespace=f"{NAMESPACE}{name}:")
                         for name, kind in KINDS.items()}, shared=False)

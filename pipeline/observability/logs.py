@@ -129,14 +129,14 @@ def configure(log_format: str = "text", level: str = "info", secrets: Iterable[s
 
 def settings_secrets(settings: Any) -> list[str]:
     """The secret values a Settings object holds (their plain text, to be masked wherever seen):
-    the database URL's password, the SASL and TLS key passwords, the audit key."""
+    the database and cache URLs' passwords, the SASL and TLS key passwords, the audit key."""
     found = []
-    for name in ("database_url", "kafka_sasl_password", "kafka_ssl_key_password", "audit_key"):
+    for name in ("database_url", "cache_url", "kafka_sasl_password", "kafka_ssl_key_password", "audit_key"):
         value = getattr(settings, name, None)
         if value is None:
             continue
         text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-        if name == "database_url":
+        if name in ("database_url", "cache_url"):
             creds = text.split("://", 1)[-1].rsplit("@", 1)[0] if "@" in text else ""
             text = creds.split(":", 1)[1] if ":" in creds else ""
         found.append(text)
