@@ -13,6 +13,8 @@ KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:
 KAFKA_JARS    := .hera-jars/kafka-$(KAFKA_VERSION)
 
 setup: $(STAMP) $(KAFKA_JARS)/.complete
+	@command -v promtool >/dev/null && command -v redis-server >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends prometheus redis-server)
 
 $(KAFKA_JARS)/.complete: infra/kafka/pom.xml
 	@command -v java >/dev/null || { echo "make: java not found: the embedded Kafka broker needs Java >= 17 (apt-get install openjdk-17-jre-headless)"; exit 1; }

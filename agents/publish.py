@@ -63,10 +63,7 @@ class Publisher:
         if result.audit:
             messages += await self._audit_messages(producer, stage, result.audit)
         await produce_all(producer, messages)
-        for outcome, n in result.outcomes.items():
-            metrics.EVENTS.labels(stage, outcome).inc(n)
-        for reason, n in result.reasons.items():
-            metrics.REJECTIONS.labels(stage, reason).inc(n)
+        metrics.record_outcomes(stage, result.outcomes, result.reasons)  # final outcomes only, once per event
 
     async def _audit_messages(self, producer: Any, stage: str, audit: list[dict[str, Any]]) -> list[Message]:
         topic = self.settings.topic("audit")

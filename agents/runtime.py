@@ -33,7 +33,6 @@ class Runtime:
         self._catalog: Any = None
         self._memory: Any = None
         self._settings: dict[str, dict[str, Any]] = {}
-        self._settings_at: dict[str, float] = {}
         self._org_catalogs: dict[str, Any] = {}
         self._memory_at: dict[str, float] = {}
 
@@ -41,8 +40,10 @@ class Runtime:
         if self._store is None:
             async with self._store_lock:
                 if self._store is None:
+                    from pipeline.ledger.cache import OrgCaches
                     from pipeline.ledger.store import LedgerStore
-                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4)
+                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4,
+                                                            caches=OrgCaches.from_url(self.settings.cache_url))
         return self._store
 
     async def known_orgs(self) -> set[str]:
@@ -61,19 +62,15 @@ class Runtime:
         self._orgs |= orgs
 
     async def org_settings(self, orgs: set[str]) -> dict[str, dict[str, Any]]:
-        """The organisations' settings (``hera org set``), re-read every ``ORGS_REFRESH_SECONDS``."""
-        now = time.monotonic()
-        stale = [o for o in orgs if now - self._settings_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
-        if stale:
-            store = await self.store()
-            confs = await store.org_settings_many([o for o in stale if o in self._orgs])
-            for org in stale:
-                conf = confs.get(org, {})
-                if conf != self._settings.get(org):
-                    self._settings[org] = conf
-                    self._org_catalogs.pop(org, None)
-                self._settings_at[org] = now
-        return {o: self._settings.get(o, {}) for o in orgs}
+        """The organisations' settings (``hera org set``), through the store's bounded org cache (TTLs
+        in ``pipeline/ledger/cache.py``); an organisation's catalog is rebuilt when its settings change."""
+        store = await self.store()
+        confs = await store.org_settings_many([o for o in orgs if o in self._orgs])
+        for org, conf in confs.items():
+            if conf != self._settings.get(org):
+                self._settings[org] = conf
+                self._org_catalogs.pop(org, None)
+        return {o: confs.get(o, {}) for o in orgs}
 
     async def limits(self, orgs: set[str]) -> Any:
         """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default."""

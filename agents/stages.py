@@ -38,7 +38,7 @@ from agents.runtime import Runtime
 from agents.source import ready_batches
 from pipeline.brokers import client_kwargs
 from pipeline.config import Settings
-from pipeline.observability import metrics
+from pipeline.observability import logs, metrics
 
 log = logging.getLogger("hera.agents")
 
@@ -89,6 +89,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
 
 def agent(app: faust.App, topic: Any, stage: Stage[Any], batch_size_max: int, in_flight_max: int) -> None:
     async def body(stream: faust.StreamT) -> None:
+        logs.bind(stage=stage.name)  # every record this agent's task logs carries its stage (JSON logs)
         try:
             await Runner(stage, in_flight_max=in_flight_max).run(ready_batches(stream, batch_size_max))
         except SettleFailed as exc:

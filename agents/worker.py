@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 
 from pipeline.brokers import check_connection, ensure_topics
 from pipeline.config import Settings
@@ -28,18 +27,33 @@ def prepare(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
+    from agents import observe
     from agents.app import create_app
+    from pipeline.ledger.cache import CacheConfigError, OrgCaches
+    from pipeline.observability import logs
+    from pipeline.observability.health import Health, serve
 
-    prepare(settings)
+    logs.configure(settings.log_format, settings.log_level, logs.settings_secrets(settings))  # Faust's too
+    try:
+        OrgCaches.from_url(settings.cache_url)  # a cache setting that cannot work is refused now, in one line
+    except CacheConfigError as err:
+        raise SystemExit(f"hera: {err}") from None
+    health = Health()  # /livez /readyz /startupz /metrics: answering (starting) before the slow part
     if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        try:
+            serve(health, settings.metrics_port, settings.metrics_host)
+        except OSError as err:
+            raise SystemExit(f"hera: HERA_METRICS_PORT={settings.metrics_port} on HERA_METRICS_HOST="
+                             f"{settings.metrics_host}: {err.strerror or err}") from None
+    if settings.prepare_on_start:
+        prepare(settings)
     app = create_app(settings)
+    observe.install(app, settings, health)  # probes' checks, lag and backlog gauges, back-pressure
     # what start-up built (the model, catalog, caches, modules) is kept for the worker's life: move it out
     # of the cyclic collector's reach, so collections during batches scan only what batches allocate
     gc.collect()
     gc.freeze()
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,
-                    override_logging=True)
+                    override_logging=False)
+    worker.spinner = None  # a terminal spinner writes cursor escapes into the log (logging is ours: logs.configure)
     worker.execute_from_commandline()

@@ -234,7 +234,8 @@ def register_extra_commands() -> None:
     """Commands that live in their own modules (kept out of this file to keep it readable)."""
     import pipeline.commands
     import pipeline.commands_books
-    import pipeline.commands_review  # noqa: F401  (review list, decide)
+    import pipeline.commands_review
+    import pipeline.ops_commands  # noqa: F401  (prepare, probe)
 
 
 register_extra_commands()

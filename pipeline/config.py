@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     batch_in_flight_max: int = Field(default=2, ge=1, le=8,
                                      description="batches between take and release per agent (overlap of writes)")
     profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")
+    # --- issue 15: operability (probes, logs, circuit breaker, caches)
+    metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics and the probes; "
+                                                                "0.0.0.0 in a container")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    cache_url: SecretStr | None = Field(default=None, description="redis://[:password@]host:port/db for shared "
+                                                                  "caches; unset = in-process memory")
+    breaker_failures_max: int = Field(default=5, ge=1, description="consecutive database faults that open the "
+                                                                   "circuit breaker")
+    breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open breaker: wait before a trial call")
+    prepare_on_start: bool = Field(default=True, description="`hera run` creates topics and migrates first; off "
+                                                             "where a migration Job does it (`hera prepare`)")
 
     @model_validator(mode="after")
     def _kafka_security_consistent(self) -> Settings:

@@ -95,6 +95,7 @@ class ValidatedEnvelope:
     fingerprint: str
     source: Origin
     admitted: bool = False
+    raw_timestamp_ms: int | None = None  # the raw record's broker time: the end-to-end latency's start
 
     @property
     def org(self) -> str:
@@ -108,6 +109,8 @@ class ValidatedEnvelope:
         out = {"v": 1, "event": self.event, "fingerprint": self.fingerprint, "source": self.source.to_json()}
         if self.admitted:
             out["admitted"] = True
+        if self.raw_timestamp_ms is not None:
+            out["raw_timestamp_ms"] = self.raw_timestamp_ms
         return out
 
     @classmethod
@@ -116,8 +119,9 @@ class ValidatedEnvelope:
                 or not isinstance(data["event"].get("organization_id"), str) \
                 or not isinstance(data["event"].get("event_id"), str) or not isinstance(data.get("fingerprint"), str):
             raise EnvelopeInvalid("not a validated envelope")
+        stamp = data.get("raw_timestamp_ms")
         return cls(data["event"], data["fingerprint"], Origin.from_json(data.get("source")),
-                   bool(data.get("admitted")))
+                   bool(data.get("admitted")), stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,10 @@ class ClassifiedEnvelope:
     @property
     def source(self) -> Origin:
         return self.validated.source
+
+    @property
+    def raw_timestamp_ms(self) -> int | None:
+        return self.validated.raw_timestamp_ms
 
     def to_json(self) -> dict[str, Any]:
         out = {**self.validated.to_json(), "classification": self.classification, "entry": self.entry}

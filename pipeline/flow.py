@@ -32,6 +32,7 @@ from pipeline.envelopes import (
     dead_letter_from_envelope,
     dumps,
 )
+from pipeline.observability.metrics import observe_committed
 
 AUTO_POST_THRESHOLD_FLOOR = 0.85  # HERA's own floor (docs/decisions.md); calibration may only raise it
 
@@ -137,7 +138,8 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             continue
         new_orgs.add(org)
         # the event is ``event.model_dump(mode="json", exclude_none=True)``, dumped once by validation
-        envelope = ValidatedEnvelope(checked.body, checked.fingerprint, Origin(rec.topic, rec.partition, rec.offset))
+        envelope = ValidatedEnvelope(checked.body, checked.fingerprint, Origin(rec.topic, rec.partition, rec.offset),
+                                     raw_timestamp_ms=rec.timestamp_ms)
         if inline is not None and inline(rec, org):
             work.inline.append((envelope, rec.partition, event))
         else:
@@ -259,6 +261,8 @@ async def post_batch(classified: list[PostItem], store: Any, stage: str = "post"
 
     result = BatchResult()
     posted = await store.post_batch([entry for _, entry in classified])
+    observe_committed(env.raw_timestamp_ms for (env, _), res in zip(classified, posted, strict=True)
+                      if res.outcome == Outcome.POSTED)
     for (env, entry), res in zip(classified, posted, strict=True):
         org = entry.organization_id
         if res.outcome == Outcome.POSTED:

@@ -35,6 +35,7 @@ from pipeline.domain.entries import JournalEntry
 from pipeline.domain.errors import ensure
 from pipeline.domain.outcomes import Outcome
 from pipeline.ledger import audit as audit_chain
+from pipeline.ledger.cache import OrgCaches
 from pipeline.ledger.chart import ACCOUNT_SMART_CODES, GL_ACCOUNT, standard_chart
 from pipeline.ledger.errors import (
     LedgerError,
@@ -56,6 +57,8 @@ from pipeline.ledger.posting import (
     plan_batch,
 )
 from pipeline.ledger.tenancy import act_for, org_uuid
+from pipeline.observability import metrics
+from pipeline.resilience import breaker as breakers
 
 __all__ = ["LedgerStore", "PostResult"]
 
@@ -154,24 +157,28 @@ class LedgerStore:
     """Writes and tenant-scoped reads of the ledger through an asyncpg pool."""
 
     def __init__(self, pool: asyncpg.Pool, *, timeout_seconds: float, attempts_max: int = ATTEMPTS_MAX,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, caches: OrgCaches | None = None) -> None:
         self._pool = pool
         self._timeout = timeout_seconds
         self._attempts_max = attempts_max
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._charts: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
+        # org settings, charts and learned memory (sizes and TTLs: pipeline/ledger/cache.py)
+        self.caches = caches or OrgCaches.from_url(None)
+        self.breaker = breakers.database()  # every database call goes through it (see _retrying)
 
     @classmethod
     async def connect(cls, dsn: str, *, pool_size: int = 8, timeout_seconds: float = 10,
-                      attempts_max: int = ATTEMPTS_MAX, clock: Callable[[], datetime] | None = None) -> LedgerStore:
+                      attempts_max: int = ATTEMPTS_MAX, clock: Callable[[], datetime] | None = None,
+                      caches: OrgCaches | None = None) -> LedgerStore:
         ensure(pool_size >= 1, "pool_size must be at least 1")
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=timeout_seconds,
                                          command_timeout=timeout_seconds, init=_init_connection,
                                          server_settings=SESSION_SETTINGS)
-        return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock)
+        return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock, caches=caches)
 
     async def close(self) -> None:
         await asyncio.wait_for(self._pool.close(), timeout=self._timeout)
+        await self.caches.close()
 
     # ---------------------------------------------------------------- posting
 
@@ -180,7 +187,9 @@ class LedgerStore:
         ensure(len(entries) <= BATCH_SIZE_MAX, f"batch of {len(entries)} exceeds {BATCH_SIZE_MAX}")
         if not entries:
             return []
-        return await self._retrying(lambda: self._post_once(entries, audit), retry_period_closed=True)
+        results = await self._retrying(lambda: self._post_once(entries, audit), retry_period_closed=True)
+        metrics.ENTRIES_POSTED.inc(sum(1 for r in results if r.outcome is Outcome.POSTED))
+        return results
 
     async def _post_once(self, entries: Sequence[JournalEntry], audit: bool) -> list[PostResult]:
         orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
@@ -353,7 +362,7 @@ class LedgerStore:
 
         created = await self._retrying(once)
         for org in orgs:
-            self._charts.pop(org, None)
+            await self.caches.invalidate(str(org))
         return {str(o) for o in created}
 
     async def add_account(self, org_id: str, code: str, name: str, account_type: str, normal_side: str, *,
@@ -373,7 +382,7 @@ class LedgerStore:
                     actor, timeout=self._timeout))
 
         added = await self._retrying(once)
-        self._charts.pop(org, None)
+        await self.caches.invalidate(str(org), ["chart"])
         return added
 
     async def organization_exists(self, org_id: str) -> bool:
@@ -402,13 +411,14 @@ class LedgerStore:
         return (await self.org_settings_many([org_id])).get(org_id, {})
 
     async def org_settings_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Settings of several organisations in one round trip; unknown ones are left out."""
+        """Settings of several organisations (cached; the rest in one round trip); unknown ones are
+        left out."""
         async def read(conn: asyncpg.Connection, orgs: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
             rows = await conn.fetch("SELECT id, settings::text AS s FROM core_organizations WHERE id = ANY($1)",
                                     orgs, timeout=self._timeout)
             return {r["id"]: json.loads(r["s"]) if r["s"] else {} for r in rows}
 
-        return await self._read_per_org(org_ids, read)
+        return await self._cached_per_org("settings", org_ids, read, missing=None)
 
     async def set_org_settings(self, org_id: str, settings: Mapping[str, Any], *, replace: bool = False) -> dict[str, Any]:
         """Merge ``settings`` into the organisation's (top-level keys), or replace them; returns the result."""
@@ -424,7 +434,9 @@ class LedgerStore:
                 raise OrganizationUnknownError(f"unknown organisation {org}")
             return json.loads(raw)
 
-        return await self._retrying(once)
+        changed = await self._retrying(once)
+        await self.caches.invalidate(str(org), ["settings", "catalog"])
+        return changed
 
     async def set_period_closed(self, org_id: str, period: str, closed: bool = True, *,
                                 actor: str = SYSTEM_ACTOR) -> None:
@@ -548,7 +560,24 @@ class LedgerStore:
                 out.setdefault(r["organization_id"], {})[r["key"]] = json.loads(r["value"])
             return out
 
-        return await self._read_per_org(org_ids, read)
+        return await self._cached_per_org("memory", org_ids, read, missing={})
+
+    async def _cached_per_org(self, kind: str, org_ids: Sequence[str],
+                              read: Callable[[asyncpg.Connection, list[uuid.UUID]], Awaitable[dict[uuid.UUID, Any]]],
+                              *, missing: Any) -> dict[str, Any]:
+        """``_read_per_org`` through the ``kind`` cache. Organisations ``read`` finds nothing for are
+        left out, as there; they are cached as ``missing`` (a value ``read`` never returns) unless it is
+        None."""
+        keys = {o: str(_require_uuid(o)) for o in org_ids}
+        cached = await self.caches.get_many(kind, set(keys.values()))
+        todo = [o for o, k in keys.items() if k not in cached]
+        if todo:
+            found = await self._read_per_org(todo, read)
+            fresh = {keys[o]: found.get(o, missing) for o in todo}
+            fresh = {k: v for k, v in fresh.items() if v is not None}
+            await self.caches.set_many(kind, fresh)
+            cached.update(fresh)
+        return {o: cached[k] for o, k in keys.items() if k in cached and cached[k] != missing}
 
     async def _read_per_org(self, org_ids: Sequence[str], read: Callable[[asyncpg.Connection, list[uuid.UUID]],
                                                                          Awaitable[dict[uuid.UUID, Any]]]
@@ -582,6 +611,7 @@ class LedgerStore:
                     org, list(memory), [json.dumps(v, default=str) for v in memory.values()], timeout=self._timeout)
 
         await self._retrying(once)
+        await self.caches.invalidate(str(org), ["memory"])
 
     # ---------------------------------------------------------------- plumbing
 
@@ -591,20 +621,26 @@ class LedgerStore:
     async def _load_charts(self, conn: asyncpg.Connection, orgs: Sequence[uuid.UUID],
                            entries: Sequence[JournalEntry]) -> dict[uuid.UUID, dict[str, uuid.UUID]]:
         """Charts of the batch's organisations, from cache; reloaded when a code is missing."""
-        stale = {o for o in orgs if o not in self._charts}
+        cached = await self.caches.get_many("chart", [str(o) for o in orgs])
+        charts = {o: _chart_ids(cached[str(o)]) for o in orgs if str(o) in cached}
+        stale = {o for o in orgs if o not in charts}
         for entry in entries:
             org = org_uuid(entry.organization_id)
-            chart = self._charts.get(org) if org is not None else None
+            chart = charts.get(org) if org is not None else None
             if chart is not None and any(line.account not in chart for line in entry.lines):
                 stale.add(org)  # type: ignore[arg-type]
         if stale:
-            for org in stale:
-                self._charts.pop(org, None)
+            loaded: dict[uuid.UUID, dict[str, uuid.UUID]] = {}
             for row in await conn.fetch(_CHARTS, sorted(stale), timeout=self._timeout):
-                chart = self._charts.setdefault(row["org"], {})
+                chart = loaded.setdefault(row["org"], {})
                 if row["code"] is not None:
                     chart[row["code"]] = row["account_id"]
-        return {o: self._charts[o] for o in orgs if o in self._charts}
+            for org in stale:
+                charts.pop(org, None)
+            charts.update(loaded)
+            await self.caches.set_many("chart", {str(o): ({k: str(v) for k, v in c.items()} if self.caches.shared else c)
+                                                 for o, c in loaded.items()})
+        return {o: charts[o] for o in orgs if o in charts}
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], *, retry_period_closed: bool = False) -> T:
         """``op`` under the product's one retry policy (``pipeline/resilience/retry.py``): database
@@ -614,13 +650,29 @@ class LedgerStore:
 
         async def once() -> T:
             try:
-                return await op()
-            except LedgerError:
-                raise
+                return await self.breaker.call(op)
+            except breakers.CircuitOpenError:
+                raise  # the database is treated as down: the caller backs off (and pauses), not us
+            except LedgerError as err:
+                failure: LedgerError = err
             except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-                raise map_db_error(exc) from exc
+                failure = map_db_error(exc)
+            except Exception as exc:
+                if not (isinstance(exc, asyncpg.InterfaceError) or breakers.lost_connection(exc)):
+                    raise
+                # the connection died under a query (asyncpg raises client-side errors for it): an outage
+                failure = TransientError(f"connection problem: {type(exc).__name__}")
+                failure.__cause__ = exc
+            if breakers.is_infrastructure_fault(failure.__cause__ or failure):
+                # the server went away: its pooled connections are dead too; without this each later
+                # call (the breaker's trial calls included) would find one more dead connection
+                await self._pool.expire_connections()
+            raise failure
 
         def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, breakers.CircuitOpenError):
+                return False
+            # a period closed between our check and the insert: re-plan (the check now rejects it)
             return isinstance(exc, TransientError) or (retry_period_closed and isinstance(exc, PeriodClosedError))
 
         policy = retry_policy("ledger", attempts_max=self._attempts_max, is_retryable=retryable,
@@ -674,6 +726,13 @@ def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: date
         payload={"entries": [[result.entry_id, entry.event_id, entry.smart_code, entry.currency, str(entry.total),
                               len(entry.lines)] for entry, result in group]})
         for (org, actor), group in groups.items()]
+
+
+def _chart_ids(chart: Mapping[str, Any]) -> dict[str, uuid.UUID]:
+    """A cached chart with UUID account ids (Redis holds them as text)."""
+    if all(isinstance(v, uuid.UUID) for v in chart.values()):
+        return dict(chart)
+    return {code: v if isinstance(v, uuid.UUID) else uuid.UUID(v) for code, v in chart.items()}
 
 
 def _require_uuid(value: object) -> uuid.UUID:

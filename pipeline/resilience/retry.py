@@ -45,7 +45,10 @@ def is_transient(exc: BaseException) -> bool:
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError
 
     from pipeline.ledger.errors import TransientError, map_db_error
+    from pipeline.resilience import breaker
 
+    if breaker.database().is_open:  # the database is down: whatever failed, the record is not to blame
+        return True
     if isinstance(exc, (TransientError, ConnectionError, OSError, asyncio.TimeoutError, KafkaConnectionError,
                         KafkaTimeoutError, NotLeaderForPartitionError, asyncpg.InterfaceError)):
         return True
