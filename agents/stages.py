@@ -413,6 +413,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
 
     async def do_review(records: list[Record]) -> BatchResult:
         from pipeline.review import apply_decisions
+        from pipeline.web.signing import decision_key
 
         store = await rt.store()
         orgs = set()
@@ -420,7 +421,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
             with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
                 orgs.add(str(json.loads(r.value)["organization_id"]))
         memory = await rt.memory(orgs & await rt.known_orgs())
-        result, taught = await apply_decisions(records, store=store, catalog=rt.catalog(), memory=memory)
+        result, taught = await apply_decisions(records, store=store, catalog=rt.catalog(), memory=memory,
+                                               decision_key=decision_key(rt.settings))  # issue 14: signed only
         await rt.save_memory(taught)
         return result
 

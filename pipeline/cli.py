@@ -94,6 +94,7 @@ def db_migrate(settings: Settings) -> None:
 def register_extra_commands() -> None:
     """Commands that live in their own modules (kept out of this file to keep it readable)."""
     from pipeline import commands  # noqa: F401  (registers on import)
+    from pipeline.web import commands as web_commands  # noqa: F401  (hera web, hera user …)
 
 
 register_extra_commands()

@@ -283,7 +283,8 @@ def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool,
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap())
         await producer.start()
         try:
-            await producer.send_and_wait(settings.topic("decisions"), json.dumps(decision).encode(),
+            from pipeline.web.signing import decision_key, sign  # the worker takes only signed decisions
+            await producer.send_and_wait(settings.topic("decisions"), json.dumps(sign(decision, decision_key(settings))).encode(),
                                          key=org_id.encode())
         finally:
             await producer.stop()

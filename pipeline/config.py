@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
+    # --- issue 14: review workspace (pipeline/web)
+    decision_key: SecretStr | None = Field(
+        default=None, description="HMAC key the web app signs review decisions with and the worker checks;"
+                                  " unset = generated once under <home>/decision.key (mode 0600)")
+    web_session_hours: float = Field(default=8.0, gt=0, le=24 * 30, description="web sign-in lifetime")
+    web_lockout_failures: int = Field(default=5, ge=1, le=100, description="failed sign-ins before lock-out")
+    web_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a locked-out user waits")
 
     @property
     def embedded_state(self) -> dict[str, Any]:
