@@ -14,8 +14,9 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, Field
 
 from pipeline.web import books, queue
-from pipeline.web.access import NotFound, org_id
+from pipeline.web.access import NotFound, org_id, require
 from pipeline.web.app import check_csrf, who
+from pipeline.web.identity import ANY_ROLE
 from pipeline.web.pages import REPORTS, bulk_approve, report_data
 
 router = APIRouter(tags=["workspace"])
@@ -162,6 +163,7 @@ async def review_bulk(request: Request, body: BulkApprove,
 async def review_status(request: Request, org: str, event_id: str) -> dict[str, Any]:
     """Where a decided item stands: pending, posted (with the entry and its lines) or refused (why)."""
     w = await who(request)
+    require(w.user, org_id(org), ANY_ROLE, "see this item")
     return await queue.item_status(request.app.state.db, w.user, org_id(org), event_id)
 
 
@@ -173,6 +175,7 @@ async def books_report(request: Request, org: str, report: str,
     w = await who(request)
     if report not in REPORTS:
         raise NotFound("no such report")
+    require(w.user, org_id(org), ANY_ROLE, "see the books")
     return await report_data(request.app.state.db, w.user, org_id(org), report, period=period, since=since)
 
 
@@ -180,6 +183,7 @@ async def books_report(request: Request, org: str, report: str,
 async def books_ledger(request: Request, org: str, account: str) -> dict[str, Any]:
     w = await who(request)
     org = org_id(org)
+    require(w.user, org, ANY_ROLE, "see the books")
     async with request.app.state.db.as_user(w.user, [org]) as conn:
         return await books.account_ledger(conn, org, account)
 
@@ -188,6 +192,7 @@ async def books_ledger(request: Request, org: str, account: str) -> dict[str, An
 async def books_entry(request: Request, org: str, entry_id: str) -> dict[str, Any]:
     w = await who(request)
     org = org_id(org)
+    require(w.user, org, ANY_ROLE, "see the books")
     async with request.app.state.db.as_user(w.user, [org]) as conn:
         data = await books.entry(conn, org, entry_id)
     if data is None:

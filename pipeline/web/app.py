@@ -141,8 +141,9 @@ def _errors(app: FastAPI) -> None:
     def reply(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
             return JSONResponse({"detail": message}, status_code=status)
-        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
-                                                                   "who": getattr(request.state, "who", None)},
+        w = getattr(request.state, "who", None)
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message, "who": w,
+                                                                   "csrf": w.csrf if w else None},
                                           status_code=status)
 
     @app.exception_handler(SignInRequired)

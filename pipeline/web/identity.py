@@ -17,6 +17,7 @@ Errors: ``IdentityError`` ← ``InvalidInput`` / ``UserUnknown`` / ``UserExists`
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import uuid
@@ -29,6 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 ROLES = ("reviewer", "approver", "auditor", "admin")
+ANY_ROLE = frozenset(ROLES)
 DECIDING_ROLES = frozenset({"reviewer", "approver", "admin"})
 APPROVING_ROLES = frozenset({"approver", "admin"})
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
@@ -151,7 +153,6 @@ async def list_users(conn: asyncpg.Connection) -> list[dict[str, Any]]:
         "          ORDER BY g.organization_id, g.role) FILTER (WHERE g.role IS NOT NULL), '[]')::text AS grants"
         " FROM web_users u LEFT JOIN web_grants g ON g.user_id = u.id GROUP BY u.id ORDER BY u.username",
         timeout=TIMEOUT_SECONDS)
-    import json
     return [{**dict(r), "locked": bool(r["locked"]), "grants": json.loads(r["grants"])} for r in rows]
 
 

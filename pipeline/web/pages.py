@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.web import books, identity, queue
-from pipeline.web.access import NotFound, WebDB, org_id
+from pipeline.web.access import NotFound, WebDB, org_id, require
 from pipeline.web.app import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -151,6 +151,7 @@ async def decide_form(request: Request) -> Response:
 @router.get("/review/status", response_class=HTMLResponse)
 async def status_page(request: Request, org: str = "", event_id: str = "") -> Response:
     w = await who(request)
+    require(w.user, org_id(org), identity.ANY_ROLE, "see this item")
     status = await queue.item_status(request.app.state.db, w.user, org_id(org), event_id)
     return page(request, "status.html", status=status)
 
@@ -210,6 +211,7 @@ async def books_report(request: Request, org: str, report: str, period: str | No
                        since: str | None = None, format: str = "html") -> Response:
     w = await who(request)
     org = org_id(org)
+    require(w.user, org, identity.ANY_ROLE, "see the books")
     if report not in REPORTS:
         raise NotFound("no such report")
     data = await report_data(request.app.state.db, w.user, org, report, period=period or None, since=since or None)
@@ -223,6 +225,7 @@ async def books_report(request: Request, org: str, report: str, period: str | No
 async def ledger_page(request: Request, org: str, account: str, format: str = "html") -> Response:
     w = await who(request)
     org = org_id(org)
+    require(w.user, org, identity.ANY_ROLE, "see the books")
     async with request.app.state.db.as_user(w.user, [org]) as conn:
         data = await books.account_ledger(conn, org, account)
     if format == "csv":
@@ -234,6 +237,7 @@ async def ledger_page(request: Request, org: str, account: str, format: str = "h
 async def entry_page(request: Request, org: str, entry_id: str, format: str = "html") -> Response:
     w = await who(request)
     org = org_id(org)
+    require(w.user, org, identity.ANY_ROLE, "see the books")
     async with request.app.state.db.as_user(w.user, [org]) as conn:
         data = await books.entry(conn, org, entry_id)
     if data is None:

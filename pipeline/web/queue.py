@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from pipeline.web.access import Forbidden, NotFound, WebDB, require
-from pipeline.web.identity import APPROVING_ROLES, DECIDING_ROLES, User
+from pipeline.web.identity import ANY_ROLE, APPROVING_ROLES, DECIDING_ROLES, User
 
 PAGE_SIZE_MAX = 200
 PAGE_SIZE_DEFAULT = 50
@@ -76,6 +76,8 @@ class QueueFilter:
 async def list_queue(db: WebDB, user: User, f: QueueFilter) -> dict[str, Any]:
     """One page of open items (newest decision state included) and the total matching."""
     order = SORTS[f.sort]
+    if f.org is not None:
+        require(user, f.org, ANY_ROLE, "see this organisation's queue")
     async with db.as_user(user, None if f.org is None else [f.org]) as conn:
         total = await conn.fetchval(f"SELECT count(*) FROM review_items i {_WHERE}", *f.params(),
                                     timeout=TIMEOUT_SECONDS)
