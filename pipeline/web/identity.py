@@ -193,6 +193,9 @@ async def set_password(conn: asyncpg.Connection, user_id: str, password: str) ->
 async def sign_in(conn: asyncpg.Connection, username: str, password: str, *, failures_max: int,
                   lockout: timedelta) -> SignIn:
     """Check a password; count a failure (locking after ``failures_max``), or reset the count."""
+    if not USERNAME_RE.fullmatch(username):
+        _verify(_DUMMY_HASH, password)
+        return SignIn(None, "invalid")
     row = await conn.fetchrow("SELECT id::text, password_hash, status, locked_until > now() AS locked"
                               " FROM web_users WHERE username = $1", username, timeout=TIMEOUT_SECONDS)
     if row is None:

@@ -66,6 +66,12 @@ class QueueFilter:
     page: int = 1
     page_size: int = PAGE_SIZE_DEFAULT
 
+    def check(self) -> None:
+        """PostgreSQL text cannot hold NUL: refuse it as bad input rather than fail in the database."""
+        for name in ("smart_code", "counterparty"):
+            if "\x00" in (getattr(self, name) or ""):
+                raise ValueError(f"{name}: contains a NUL character")
+
     def params(self) -> list[Any]:
         like = None if not self.counterparty else (
             self.counterparty.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
@@ -76,6 +82,7 @@ class QueueFilter:
 async def list_queue(db: WebDB, user: User, f: QueueFilter) -> dict[str, Any]:
     """One page of open items (newest decision state included) and the total matching."""
     order = SORTS[f.sort]
+    f.check()
     if f.org is not None:
         require(user, f.org, ANY_ROLE, "see this organisation's queue")
     async with db.as_user(user, None if f.org is None else [f.org]) as conn:
@@ -127,7 +134,7 @@ async def decide(db: WebDB, send: Any, user: User, org: str, event_id: str, deci
     require(user, org, DECIDING_ROLES, "decide review items")
     if decision not in ("approve", "correct"):
         raise ValueError("decision is approve or correct")
-    if not 1 <= len(event_id) <= EVENT_ID_CHARS_MAX:
+    if not 1 <= len(event_id) <= EVENT_ID_CHARS_MAX or "\x00" in event_id:
         raise NotFound("no such review item")
     if decision == "correct" and not catalog.is_known(smart_code or ""):
         raise ValueError("choose a smart code of the catalog to correct to")
@@ -185,6 +192,8 @@ async def mark_refused(db: WebDB, user: User, org: str, event_id: str, decision_
 
 async def counterparty_items(db: WebDB, user: User, counterparty: str, org: str | None) -> list[tuple[str, str]]:
     """(org, event_id) of the open items of exactly ``counterparty`` (at most ``BULK_ITEMS_MAX``)."""
+    if "\x00" in counterparty:
+        return []
     async with db.as_user(user, None if org is None else [org]) as conn:
         rows = await conn.fetch(
             f"SELECT i.organization_id::text AS org, i.event_id FROM review_items i WHERE i.status = 'open'"
@@ -195,6 +204,8 @@ async def counterparty_items(db: WebDB, user: User, counterparty: str, org: str 
 
 async def item_status(db: WebDB, user: User, org: str, event_id: str) -> dict[str, Any]:
     """Where a decided item stands: ``pending``, ``posted`` (entry id and lines) or ``refused`` (why)."""
+    if "\x00" in event_id:
+        raise NotFound("no such review item")
     async with db.as_user(user, [org]) as conn:
         row = await conn.fetchrow(
             "SELECT i.status, i.resolved_smart_code, i.resolved_by, d.state, d.reason, d.decided_by_name,"
@@ -234,6 +245,8 @@ def filter_from(q: Any) -> QueueFilter:
         value = (q.get(name) or "").strip()
         if len(value) > FILTER_TEXT_CHARS_MAX:
             raise ValueError(f"{name}: at most {FILTER_TEXT_CHARS_MAX} characters")
+        if "\x00" in value:
+            raise ValueError(f"{name}: contains a NUL character")
         return value or None
 
     def number(name: str, kind: Any, low: Any = None, high: Any = None) -> Any:
