@@ -40,7 +40,7 @@ class NotFound(AccessError):
 def require(user: User, org: str, roles: frozenset[str] | set[str], what: str = "this") -> None:
     """Raise ``Forbidden`` unless ``user`` holds one of ``roles`` on ``org``."""
     if not user.may(org, roles):
-        raise Forbidden(f"you may not {what} for this organisation")
+        raise Forbidden(f"you may not {what} (your roles on this organisation do not allow it)")
 
 
 def org_id(value: str) -> str:

@@ -19,7 +19,17 @@ from pipeline.web.app import check_csrf, who
 from pipeline.web.identity import ANY_ROLE
 from pipeline.web.pages import REPORTS, bulk_approve, report_data
 
-router = APIRouter(tags=["workspace"])
+
+class Refusal(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(description="why; for a malformed field, pydantic's list of errors")
+
+
+# What any operation may answer besides its own success (the message says why)
+_COMMON = {400: "malformed request", 401: "not signed in (session cookie or Bearer token)",
+           403: "the caller's role or organisations do not allow this, or the CSRF token is missing",
+           404: "nothing the caller may see has this id", 422: "a field is invalid (the message names it)"}
+router = APIRouter(tags=["workspace"], responses={code: {"model": Refusal, "description": text}
+                                                  for code, text in _COMMON.items()})
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 AMOUNT_MAX = Decimal("1e15")
@@ -135,7 +145,8 @@ async def review_list(
     return await queue.list_queue(request.app.state.db, w.user, f)
 
 
-@router.post("/review/decide", response_model=Claim, responses={403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
+@router.post("/review/decide", response_model=Claim, responses={409: {"model": Refusal, "description": "decided by someone else first"},
+                                                            503: {"model": Refusal, "description": "the pipeline's broker is unreachable"}})
 async def review_decide(request: Request, body: Decision,
                         x_csrf_token: Annotated[str | None, Header(max_length=200)] = None) -> dict[str, Any]:
     """Approve or correct one item. 409: someone else decided it first (the detail says who)."""
@@ -145,7 +156,7 @@ async def review_decide(request: Request, body: Decision,
                               body.event_id, body.decision, body.smart_code, catalog=request.app.state.catalog)
 
 
-@router.post("/review/bulk-approve", response_model=list[BulkOutcome], responses={403: {}, 422: {}})
+@router.post("/review/bulk-approve", response_model=list[BulkOutcome])
 async def review_bulk(request: Request, body: BulkApprove,
                       x_csrf_token: Annotated[str | None, Header(max_length=200)] = None) -> list[dict[str, Any]]:
     """Approve the listed items, or every open item of one counterparty; one outcome per item."""
@@ -159,7 +170,7 @@ async def review_bulk(request: Request, body: BulkApprove,
     return await bulk_approve(request, w, targets)
 
 
-@router.get("/review/{org}/{event_id}/status", response_model=ItemStatus, responses={404: {}})
+@router.get("/review/{org}/{event_id}/status", response_model=ItemStatus)
 async def review_status(request: Request, org: str, event_id: str) -> dict[str, Any]:
     """Where a decided item stands: pending, posted (with the entry and its lines) or refused (why)."""
     w = await who(request)
@@ -167,7 +178,7 @@ async def review_status(request: Request, org: str, event_id: str) -> dict[str, 
     return await queue.item_status(request.app.state.db, w.user, org_id(org), event_id)
 
 
-@router.get("/books/{org}/{report}", responses={404: {}, 422: {}})
+@router.get("/books/{org}/{report}")
 async def books_report(request: Request, org: str, report: str,
                        period: Annotated[str | None, Query(pattern=_PERIOD)] = None,
                        since: Annotated[str | None, Query(pattern=_PERIOD)] = None) -> dict[str, Any]:
@@ -179,7 +190,7 @@ async def books_report(request: Request, org: str, report: str,
     return await report_data(request.app.state.db, w.user, org_id(org), report, period=period, since=since)
 
 
-@router.get("/books/{org}/ledger/{account}", responses={404: {}, 422: {}})
+@router.get("/books/{org}/ledger/{account}")
 async def books_ledger(request: Request, org: str, account: str) -> dict[str, Any]:
     w = await who(request)
     org = org_id(org)
@@ -188,7 +199,7 @@ async def books_ledger(request: Request, org: str, account: str) -> dict[str, An
         return await books.account_ledger(conn, org, account)
 
 
-@router.get("/books/{org}/entries/{entry_id}", responses={404: {}})
+@router.get("/books/{org}/entries/{entry_id}")
 async def books_entry(request: Request, org: str, entry_id: str) -> dict[str, Any]:
     w = await who(request)
     org = org_id(org)

@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from tests.e2e import harness
@@ -39,6 +35,7 @@ from tests.web.support import (
     seed_orgs,
     seed_reviews,
     set_threshold,
+    start_web,
 )
 
 pipe = harness.pipe  # fixture
@@ -58,34 +55,6 @@ def artefacts_dir() -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def start_web(p: Pipeline) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "HERA_KAFKA_BOOTSTRAP": p.kafka_bootstrap, "HERA_DATABASE_URL": p.database_url,
-           "HERA_TOPIC_PREFIX": p.topic_prefix, "HERA_HOME": str(p.home.resolve()), "HERA_PARTITIONS": str(p.partitions)}
-    log = open(p.home / "web.log", "ab")  # noqa: SIM115  (the child keeps it)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "web", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    async with httpx.AsyncClient() as c:
-        while True:
-            try:
-                if (await c.get(f"{url}/login", timeout=2)).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (p.home / "web.log").read_text()[-3000:]
-            assert time.monotonic() - started < 30, "hera web did not start within 30 s"
-            await asyncio.sleep(0.2)
-    return proc, url
-
-
 @pytest.fixture()
 async def workspace(pipe: Pipeline) -> AsyncIterator[dict[str, Any]]:
     await seed_orgs(pipe.database_url, {"Alpha Trading": ORG_A, "Beta Foods": ORG_B})
@@ -97,7 +66,7 @@ async def workspace(pipe: Pipeline) -> AsyncIterator[dict[str, Any]]:
         review_item(feed_event(ORG_B, "beta-1", "42.00", counterparty="Beta Secret Supplier"))])
     await add_user(pipe.database_url, "ana", [(ORG_A, "reviewer")])
     worker = pipe.start_worker()
-    web, url = await start_web(pipe)
+    web, url = await start_web(pipe.kafka_bootstrap, pipe.database_url, pipe.topic_prefix, pipe.home, pipe.partitions)
     try:
         yield {"url": url, "worker": worker}
     finally:

@@ -3,7 +3,13 @@ store (as the worker queues them), users and grants, and a running app on real P
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -142,3 +148,33 @@ async def running_web(settings: Settings) -> AsyncIterator[Web]:
 
 def days_ago(n: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=n)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_web(kafka_bootstrap: str, database_url: str, topic_prefix: str, home: Path,
+                    partitions: int = 2) -> tuple[subprocess.Popen[bytes], str]:
+    """``hera web`` as a subprocess on a free loopback port; returns it and its URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "HERA_KAFKA_BOOTSTRAP": kafka_bootstrap, "HERA_DATABASE_URL": database_url,
+           "HERA_TOPIC_PREFIX": topic_prefix, "HERA_HOME": str(home.resolve()), "HERA_PARTITIONS": str(partitions)}
+    log = open(home / "web.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "web", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    async with httpx.AsyncClient() as c:
+        while True:
+            try:
+                if (await c.get(f"{url}/login", timeout=2)).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (home / "web.log").read_text()[-3000:]
+            assert time.monotonic() - started < 30, "hera web did not start within 30 s"
+            await asyncio.sleep(0.2)
+    return proc, url
