@@ -54,6 +54,12 @@ CREATE TABLE web_grants (
     PRIMARY KEY (user_id, organization_id, role)
 );
 CREATE INDEX web_grants_org_idx ON web_grants (organization_id);
+-- Grants are identity data, read by the owning role (and hera_user_orgs(), SECURITY DEFINER) only:
+-- never by the tenant roles, whatever privileges they are given later.
+ALTER TABLE web_grants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE web_grants FORCE ROW LEVEL SECURITY;
+CREATE POLICY web_grants_owner_only ON web_grants
+    USING (current_user NOT IN ('hera_app', 'hera_web')) WITH CHECK (current_user NOT IN ('hera_app', 'hera_web'));
 
 -- Server-side sessions: the cookie holds a random token; only its SHA-256 is stored.
 CREATE TABLE web_sessions (
