@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # --- issue 14: review workspace (pipeline/web)
     decision_key: SecretStr | None = Field(
-        default=None, description="HMAC key the web app signs review decisions with and the worker checks;"
+        default=None, min_length=32, description="HMAC key the web app signs review decisions with and the worker checks;"
                                   " unset = generated once under <home>/decision.key (mode 0600)")
     web_session_hours: float = Field(default=8.0, gt=0, le=24 * 30, description="web sign-in lifetime")
     web_lockout_failures: int = Field(default=5, ge=1, le=100, description="failed sign-ins before lock-out")

@@ -128,8 +128,9 @@ def create_app(settings: Settings, *, db: WebDB | None = None, send: Any = None,
     app.state.catalog = load_catalog()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _errors(app)
-    from pipeline.web import api, pages
+    from pipeline.web import admin, api, pages
     app.include_router(pages.router)
+    app.include_router(admin.router)
     app.include_router(api.router, prefix=API_PREFIX)
     return app
 

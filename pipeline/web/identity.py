@@ -77,6 +77,10 @@ class User:
             return frozenset(ROLES)
         return held
 
+    @property
+    def admin_anywhere(self) -> bool:
+        return self.platform_admin or any("admin" in held for held in self.grants.values())
+
     def may(self, org: str, roles: frozenset[str] | set[str]) -> bool:
         return self.status == "active" and bool(self.roles(org) & roles)
 
