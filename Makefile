@@ -29,6 +29,7 @@ services-status: setup
 run: setup
 	$(BIN)/hera services up
 	$(BIN)/hera db migrate
+	$(BIN)/hera user bootstrap  # the review workspace's first admin: URL and one-time password
 	$(BIN)/hera run --sample-stream
 
 demo: setup

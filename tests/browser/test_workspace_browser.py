@@ -132,8 +132,10 @@ async def test_review_workspace_in_a_real_browser(pipe: Pipeline, workspace: dic
             await page.goto(f"{url}/review?counterparty=Qxzv")
             await b.check("review-queue")
             item = page.locator("li.item", has_text="r-1")
-            await item.locator("input.code").fill(FEES)
-            await item.locator("button.correct").click()
+            await item.focus()
+            await page.keyboard.press("c")  # c: into the smart-code picker; Enter there corrects
+            await page.keyboard.type(FEES)
+            await page.keyboard.press("Enter")
             await page.wait_for_url("**/review/status?**")
             await page.wait_for_selector("text=Posted by the pipeline", timeout=60_000)
             text = await page.inner_text("#status")
