@@ -23,6 +23,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -41,7 +42,12 @@ TOKEN_BYTES = 32
 TIMEOUT_SECONDS = 10.0
 
 _hasher = PasswordHasher()  # argon2id, the library's current defaults
-_DUMMY_HASH = _hasher.hash("not a password of anyone")  # equal work for unknown users
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users (equal work), made on first need, not at import."""
+    return _hasher.hash("not a password of anyone")
 
 
 class IdentityError(Exception):
@@ -198,12 +204,12 @@ async def sign_in(conn: asyncpg.Connection, username: str, password: str, *, fai
                   lockout: timedelta) -> SignIn:
     """Check a password; count a failure (locking after ``failures_max``), or reset the count."""
     if not USERNAME_RE.fullmatch(username):
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return SignIn(None, "invalid")
     row = await conn.fetchrow("SELECT id::text, password_hash, status, locked_until > now() AS locked"
                               " FROM web_users WHERE username = $1", username, timeout=TIMEOUT_SECONDS)
     if row is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return SignIn(None, "invalid")
     if row["locked"]:
         return SignIn(None, "locked")
