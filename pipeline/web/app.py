@@ -82,7 +82,9 @@ class DecisionSender:
         async with self._lock:
             if self._producer is None:
                 from aiokafka import AIOKafkaProducer
-                producer = AIOKafkaProducer(bootstrap_servers=self._settings.bootstrap(), acks="all",
+
+                from pipeline.brokers import client_kwargs
+                producer = AIOKafkaProducer(**client_kwargs(self._settings), acks="all",
                                             request_timeout_ms=int(SEND_TIMEOUT_SECONDS * 1000))
                 await asyncio.wait_for(producer.start(), SEND_TIMEOUT_SECONDS)
                 self._producer = producer

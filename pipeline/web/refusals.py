@@ -53,11 +53,13 @@ async def watch_refusals(settings: Settings, db: WebDB) -> None:
     """Run until cancelled; reconnects after broker errors."""
     from aiokafka import AIOKafkaConsumer
 
+    from pipeline.brokers import client_kwargs
+
     while True:
         consumer = None
         try:
-            consumer = AIOKafkaConsumer(settings.topic("deadletter"), bootstrap_servers=settings.bootstrap(),
-                                        group_id=None, auto_offset_reset="latest", enable_auto_commit=False)
+            consumer = AIOKafkaConsumer(settings.topic("deadletter"), **client_kwargs(settings), group_id=None,
+                                        auto_offset_reset="latest", enable_auto_commit=False)
             await consumer.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=500)

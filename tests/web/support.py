@@ -130,12 +130,11 @@ def settings_for(kafka_bootstrap: str, database_url: str, topic_prefix: str, hom
 
 @asynccontextmanager
 async def running_web(settings: Settings) -> AsyncIterator[Web]:
-    from agents.app import topic_names
-    from pipeline.kafka_compat import ensure_topics
+    from pipeline.brokers import ensure_topics
     from pipeline.web.app import create_app
 
     await migrate(settings.dsn())
-    await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions)
+    await ensure_topics(settings)
     app = create_app(settings, watch_refusals=True)
     web = Web(settings, app, settings.dsn())
     async with app.router.lifespan_context(app):

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from pipeline.kafka_compat import ensure_topics
+from pipeline.brokers import ensure_topics
 from pipeline.ledger.migrate import migrate
 from pipeline.web import identity
 from tests.web.conftest import ORG_A, ORG_B
@@ -35,11 +35,9 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 
 async def test_the_api_holds_to_its_openapi_document(kafka_bootstrap: str, database_url: str, topic_prefix: str,
                                                      tmp_path: Path) -> None:
-    from agents.app import topic_names
-
     settings = settings_for(kafka_bootstrap, database_url, topic_prefix, tmp_path)
     await migrate(database_url)
-    await ensure_topics(kafka_bootstrap, topic_names(settings), partitions=settings.partitions)
+    await ensure_topics(settings)
     await seed_orgs(database_url, {"Alpha Trading": ORG_A, "Beta Foods": ORG_B})
     await seed_reviews(database_url, [review_item(feed_event(ORG_A, f"a-{i}", "10.00")) for i in range(5)])
     await add_user(database_url, "api", [(ORG_A, "reviewer")])
