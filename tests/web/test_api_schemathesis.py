@@ -53,7 +53,7 @@ async def test_the_api_holds_to_its_openapi_document(kafka_bootstrap: str, datab
             f"Authorization: Bearer {token}", "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
             "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", "14", "--request-timeout", "20",
             "--generation-database", "none", "--no-color",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # its cache goes there
         out, _ = await asyncio.wait_for(proc.communicate(), 360)
     finally:
         web.terminate()
