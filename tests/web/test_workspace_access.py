@@ -24,6 +24,8 @@ async def test_sign_in_and_out(web: Web) -> None:
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     page = await c.get("/review")
     assert page.status_code == 200 and "Signed in as <strong>ana</strong>" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     out = await c.post("/logout", data={"csrf_token": csrf_of(page.text)})
     assert out.status_code == 303
     assert (await c.get("/review")).status_code == 303
