@@ -104,6 +104,9 @@ def create_app(settings: Settings, *, db: WebDB | None = None, send: Any = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if db is None:  # the workspace's tables (0020) exist before the first request
+            from pipeline.ledger.migrate import migrate
+            await migrate(settings.dsn())
         app.state.db = db or await WebDB.connect(settings.dsn())
         sender = send or DecisionSender(settings)
         app.state.send = sender

@@ -157,3 +157,16 @@ async def test_hostile_strings_reach_neither_sql_nor_html(web: Web) -> None:
         assert await conn.fetchval("SELECT count(*) FROM review_items") >= len(items)  # still there
     finally:
         await conn.close()
+
+
+async def test_card_numbers_are_masked_in_the_queue(web: Web) -> None:
+    # an item queued before masking existed (or by another producer path) still shows no card number
+    await seed_reviews(web.database_url, [review_item(feed_event(
+        ORG_A, "pan-1", "9.99", description="CARD 4111 1111 1111 1111 PAYMENT", counterparty="Acme 4111111111111111"))])
+    ana = await web.client("ana")
+    page = (await ana.get("/review", params={"counterparty": "Acme"})).text
+    api = (await ana.get("/api/v1/review", params={"counterparty": "Acme"})).json()["items"]
+    assert [i["event_id"] for i in api] == ["pan-1"]
+    for text in (page, json.dumps(api)):
+        assert "4111 1111 1111 1111" not in text and "4111111111111111" not in text
+    assert "411111*1111" in api[0]["description"]
