@@ -1,5 +1,7 @@
 """Admin pages: organisation settings (the approval threshold), closing and reopening periods,
-users and their roles.
+users and their roles. Each change to an organisation is appended to its hash-chained audit log
+with the admin as actor (``org.settings_changed``, ``period.closed`` / ``period.reopened``,
+``user.granted``).
 
 An organisation's admin changes that organisation's settings and periods, and grants roles on it;
 adding and disabling users (who are global) is for platform admins. Writes to tenant tables run
@@ -18,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.web import identity
 from pipeline.web.access import Forbidden, WebDB, org_id, require
-from pipeline.web.app import check_csrf, page, who
+from pipeline.web.app import audit, check_csrf, page, who
 
 router = APIRouter(include_in_schema=False)
 ADMIN = frozenset({"admin"})
@@ -71,6 +73,8 @@ async def org_settings(request: Request) -> Response:
             "UPDATE core_organizations SET updated_at = now(), settings = CASE WHEN $2::text IS NULL"
             " THEN settings - 'approval_threshold' ELSE settings || jsonb_build_object('approval_threshold', $2::text)"
             " END WHERE id = $1", uuid.UUID(org), None if threshold is None else str(threshold))
+    await audit(request, org, "org.settings_changed", None,
+                approval_threshold=None if threshold is None else str(threshold))
     return RedirectResponse("/admin?notice=Settings+saved", status_code=303)
 
 
@@ -92,6 +96,7 @@ async def org_period(request: Request) -> Response:
             " ON CONFLICT (organization_id, period) DO UPDATE SET closed = EXCLUDED.closed, changed_at = now(),"
             " changed_by = EXCLUDED.changed_by", uuid.UUID(org), period, action == "close", f"web:{w.user.username}")
     done = "closed" if action == "close" else "reopened"
+    await audit(request, org, f"period.{done}", period)
     return RedirectResponse(f"/admin?notice=Period+{period}+{done}", status_code=303)
 
 
@@ -108,6 +113,7 @@ async def user_grant(request: Request) -> Response:
                                  granted_by=f"web:{w.user.username}")
         except identity.IdentityError as exc:
             raise ValueError(str(exc)) from exc
+    await audit(request, org, "user.granted", str(form.get("username", "")), role=str(form.get("role", "")))
     return RedirectResponse("/admin?notice=Role+granted", status_code=303)
 
 

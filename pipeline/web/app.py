@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, db: WebDB | None = None, send: Any = None,
             from pipeline.ledger.migrate import migrate
             await migrate(settings.dsn())
         app.state.db = db or await WebDB.connect(settings.dsn())
+        from pipeline.ledger.store import LedgerStore
+        app.state.ledger = await LedgerStore.connect(settings.dsn(), pool_size=2)  # admin actions' audit rows
         sender = send or DecisionSender(settings)
         app.state.send = sender
         watcher = None
@@ -123,6 +125,7 @@ def create_app(settings: Settings, *, db: WebDB | None = None, send: Any = None,
                     await watcher
             if isinstance(sender, DecisionSender):
                 await sender.close()
+            await app.state.ledger.close()
             if db is None:
                 await app.state.db.close()
 
@@ -241,3 +244,15 @@ def lockout(settings: Settings) -> timedelta:
 def page(request: Request, name: str, **context: Any) -> HTMLResponse:
     w: Who | None = getattr(request.state, "who", None)
     return templates.TemplateResponse(request, name, {"who": w, "csrf": w.csrf if w else None, **context})
+
+
+async def audit(request: Request, org: str, action: str, subject: str | None, **payload: Any) -> None:
+    """Append what an admin did to the organisation's hash-chained audit log (actor: the user)."""
+    from datetime import UTC, datetime
+
+    from pipeline.ledger.audit import AuditRecord
+
+    w: Who = request.state.who
+    await request.app.state.ledger.append_audit([AuditRecord(
+        organization_id=org, action=action, actor=f"web:{w.user.username}", occurred_at=datetime.now(UTC),
+        subject=subject, payload=payload)])

@@ -12,6 +12,7 @@ import pytest
 from pipeline.domain.catalog import load_catalog
 from pipeline.domain.posting import build_entry
 from pipeline.ledger.store import LedgerStore
+from pipeline.ledger.verify import verify_ledger
 from pipeline.web import identity
 from pipeline.web.access import WebDB
 from schemas.events import RawTransactionV1
@@ -82,6 +83,11 @@ async def test_an_org_admin_sets_the_threshold_and_closes_periods(web: Web) -> N
                                    ORG_A) == "100.50"
         assert await conn.fetchval("SELECT closed FROM posting_periods WHERE organization_id = $1"
                                    " AND period = '2026-10'", ORG_A) is True
+        trail = [(r["action"], r["actor"], r["subject"]) for r in await conn.fetch(
+            "SELECT action, actor, subject FROM audit_log WHERE organization_id = $1 AND actor LIKE 'web:%'"
+            " ORDER BY seq", ORG_A)]
+        assert trail == [("org.settings_changed", "web:adm", None), ("period.closed", "web:adm", "2026-10")]
+        assert (await verify_ledger(conn))["ok"]  # the admin rows keep the chain and the ledger checks whole
     finally:
         await conn.close()
     csrf_ana = csrf_of((await ana.get("/review")).text)
