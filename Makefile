@@ -23,11 +23,13 @@ $(KAFKA_JARS)/.complete: infra/kafka/pom.xml
 	    -DoutputDirectory=$(CURDIR)/$(KAFKA_JARS) || { echo "make: fetching Apache Kafka $(KAFKA_VERSION) from Maven Central failed (see above)"; exit 1; }
 	touch $@
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt tests/browser/package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[embedded,dev]"
 	command -v hledger >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq hledger) || echo "make setup: could not install hledger (the hledger export test needs it)" >&2
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)  # browser tests (tests/browser)
+	npm ci --prefix tests/browser --no-audit --no-fund --silent  # axe-core for the accessibility check
 	touch $(STAMP)
 
 services-up: setup
@@ -42,6 +44,7 @@ services-status: setup
 run: setup
 	$(BIN)/hera services up
 	$(BIN)/hera db migrate
+	$(BIN)/hera user bootstrap  # the review workspace's first admin: URL and one-time password
 	$(BIN)/hera run --sample-stream
 
 demo: setup

@@ -235,7 +235,8 @@ def register_extra_commands() -> None:
     import pipeline.commands
     import pipeline.commands_books
     import pipeline.commands_review
-    import pipeline.ops_commands  # noqa: F401  (prepare, probe)
+    import pipeline.ops_commands
+    import pipeline.web.commands  # noqa: F401  (hera web, hera user …)
 
 
 register_extra_commands()

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open breaker: wait before a trial call")
     prepare_on_start: bool = Field(default=True, description="`hera run` creates topics and migrates first; off "
                                                              "where a migration Job does it (`hera prepare`)")
+    # --- issue 14: review workspace (pipeline/web)
+    decision_key: SecretStr | None = Field(
+        default=None, min_length=32, description="HMAC key the web app signs review decisions with and the worker checks;"
+                                  " unset = generated once under <home>/decision.key (mode 0600)")
+    web_session_hours: float = Field(default=8.0, gt=0, le=24 * 30, description="web sign-in lifetime")
+    web_lockout_failures: int = Field(default=5, ge=1, le=100, description="failed sign-ins before lock-out")
+    web_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a locked-out user waits")
 
     @model_validator(mode="after")
     def _kafka_security_consistent(self) -> Settings:

@@ -5,10 +5,14 @@ review item, and teaches the organisation's classifier memory at once, so the ne
 same counterparty benefits. Decisions are idempotent: a decision for an item already resolved is
 absorbed (``duplicate``); posting itself is idempotent on (organization_id, event_id).
 
+Only decisions signed with the key shared with the web app are taken (``pipeline.web.signing``):
+an unsigned one is dead-lettered ``DECISION_UNSIGNED``, a forged one ``DECISION_FORGED``.
+
 Decision message (JSON)::
 
     {"organization_id": "<uuid>", "event_id": "...", "decision": "approve" | "correct",
-     "smart_code": "<required for correct>", "reviewer": "<who>"}
+     "smart_code": "<required for correct>", "reviewer": "<who>", "reviewer_id": "<web user id>",
+     "decision_id": "<uuid>", "signed_at": "<RFC 3339>", "signature": "hmac-sha256=<hex>"}
 """
 
 from __future__ import annotations
@@ -60,11 +64,15 @@ def organization_of(raw: bytes) -> str | None:
     return org if isinstance(org, str) else None
 
 
-def parse_decision(raw: bytes, catalog: Any) -> dict[str, Any] | Rejected:
+def parse_decision(raw: bytes, catalog: Any, key: bytes) -> dict[str, Any] | Rejected:
+    from pipeline.web.signing import verify
+
     try:
         data = loads_strict(raw, depth_max=DECISION_DEPTH_MAX, bytes_max=DECISION_BYTES_MAX)
     except (ValueError, RecursionError):
         return Rejected(Reason.ENCODING_INVALID, "decision is not JSON, too large or too deeply nested")
+    if isinstance(data, dict) and (unsigned := verify(data, key)) is not None:
+        return unsigned
     if not isinstance(data, dict) or not isinstance(data.get("organization_id"), str) \
             or not isinstance(data.get("event_id"), str) or data.get("decision") not in DECISIONS:
         return Rejected(Reason.SCHEMA_INVALID, "need organization_id, event_id and decision approve|correct")
@@ -74,9 +82,10 @@ def parse_decision(raw: bytes, catalog: Any) -> dict[str, Any] | Rejected:
     return {**data, "reviewer": reviewer}
 
 
-async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, memory: Any,
+async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, memory: Any, decision_key: bytes,
                           stage: str = "review") -> tuple[BatchResult, set[str]]:
-    """Post and learn from a batch of decisions; returns the result and the organisations taught."""
+    """Post and learn from a batch of decisions signed with ``decision_key``; returns the result and the
+    organisations taught."""
     from pipeline.domain.posting import build_entry
     from pipeline.envelopes import posted_message
     from schemas.events import RawTransactionV1
@@ -84,7 +93,7 @@ async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, me
     result = BatchResult()
     pending: list[tuple[dict[str, Any], dict[str, Any], Any, Any]] = []
     for rec in records:
-        parsed = parse_decision(rec.value, catalog)
+        parsed = parse_decision(rec.value, catalog, decision_key)
         item = None if isinstance(parsed, Rejected) else await store.get_review(parsed["organization_id"],
                                                                                  parsed["event_id"])
         if isinstance(parsed, Rejected) or item is None:

@@ -30,6 +30,7 @@ class Decisions:
 
     async def apply(self, records: list[Record]) -> Staged:
         from pipeline.review import apply_decisions, organization_of
+        from pipeline.web.signing import decision_key
 
         rt = self.ctx.rt
         orgs: set[str] = set()
@@ -42,7 +43,8 @@ class Decisions:
         # one decision at a time: its organisation's own catalog (thresholds, accounts) when it has one
         own = await rt.org_catalogs(known)
         catalog = own[next(iter(known))] if len(known) == 1 and next(iter(known)) in own else rt.catalog()
-        result, taught = await apply_decisions(records, store=await rt.store(), catalog=catalog, memory=memory)
+        result, taught = await apply_decisions(records, store=await rt.store(), catalog=catalog, memory=memory,
+                                               decision_key=decision_key(rt.settings))  # signed decisions only
         await rt.save_memory(taught)
         return Staged(result)
 

@@ -38,6 +38,8 @@ class Reason(StrEnum):
     UNBALANCED = "UNBALANCED"                      # a recipe produced an unbalanced entry (bug guard)
     POISON = "POISON"                              # processing failed repeatedly; moved on
     REVIEW_UNKNOWN = "REVIEW_UNKNOWN"              # a review decision for no queued event
+    DECISION_UNSIGNED = "DECISION_UNSIGNED"        # a review decision without the web app's signature
+    DECISION_FORGED = "DECISION_FORGED"            # a review decision whose signature does not match
     LINE_UNCLASSIFIED = "LINE_UNCLASSIFIED"        # review: a bill line the model could not place
     # review reasons (not dead-letter):
     LOW_CONFIDENCE = "LOW_CONFIDENCE"

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from pipeline.live import Tracker
+from pipeline.web.signing import decision_key, sign
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, encode, org_ids
 
@@ -30,7 +31,8 @@ async def send_decision(pipe: Pipeline, decision: dict[str, str]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=pipe.kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(pipe.settings.topic("decisions"), json.dumps(decision).encode(),
+        signed = sign(decision, decision_key(pipe.settings))  # the worker takes only signed decisions
+        await producer.send_and_wait(pipe.settings.topic("decisions"), json.dumps(signed).encode(),
                                      key=decision["organization_id"].encode())
     finally:
         await producer.stop()
