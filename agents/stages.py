@@ -38,6 +38,7 @@ from agents.outbox import Message, keyed_partition, partition_count, produce_all
 from agents.runtime import Runtime, is_transient
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Outcome, Reason
+from pipeline.domain.strict_json import loads_strict
 from pipeline.envelopes import Emit, Record, dead_letter, dead_letter_from_envelope, dumps, source_id
 from pipeline.flow import (
     BatchResult,
@@ -418,7 +419,7 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         orgs = set()
         for r in records:
             with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
-                orgs.add(str(json.loads(r.value)["organization_id"]))
+                orgs.add(str(loads_strict(r.value)["organization_id"]))   # never RecursionError
         memory = await rt.memory(orgs & await rt.known_orgs())
         result, taught = await apply_decisions(records, store=store, catalog=rt.catalog(), memory=memory)
         await rt.save_memory(taught)

@@ -13,28 +13,38 @@ Decision message (JSON)::
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pipeline.domain import strict_json
 from pipeline.domain.outcomes import Outcome, Reason, Rejected
+from pipeline.domain.strict_json import StrictJSONError, loads_strict
+from pipeline.domain.validate import sanitise_text
 from pipeline.envelopes import Record, dead_letter
 from pipeline.flow import BatchResult, audit_record
+from pipeline.ledger.tenancy import org_uuid
+from schemas.events import EVENT_ID_LENGTH_MAX
 
 DECISIONS = ("approve", "correct")
 REVIEWER_CHARS_MAX = 200
+DECISION_DEPTH_MAX = 8
+_JSON_REASONS = {strict_json.TOO_DEEP: Reason.JSON_TOO_DEEP, strict_json.DUPLICATE_KEY: Reason.JSON_DUPLICATE_KEY}
 
 
 def parse_decision(raw: bytes, catalog: Any) -> dict[str, Any] | Rejected:
+    """The decision in ``raw``, or why it is refused; never raises, whatever the bytes (strict JSON:
+    depth-limited, no repeated keys; see ``pipeline.domain.strict_json``)."""
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return Rejected(Reason.ENCODING_INVALID, "decision is not JSON")
+        data = loads_strict(raw, DECISION_DEPTH_MAX)
+    except StrictJSONError as exc:
+        return Rejected(_JSON_REASONS.get(exc.kind, Reason.ENCODING_INVALID), f"decision: {exc.detail}")
     if not isinstance(data, dict) or not isinstance(data.get("organization_id"), str) \
             or not isinstance(data.get("event_id"), str) or data.get("decision") not in DECISIONS:
         return Rejected(Reason.SCHEMA_INVALID, "need organization_id, event_id and decision approve|correct")
+    if org_uuid(data["organization_id"]) is None or not 1 <= len(data["event_id"]) <= EVENT_ID_LENGTH_MAX:
+        return Rejected(Reason.SCHEMA_INVALID, "organization_id must be a UUID and event_id 1-128 characters")
     if data["decision"] == "correct" and not catalog.is_known(str(data.get("smart_code"))):
         return Rejected(Reason.SMART_CODE_INVALID, "a correction needs a smart code of the catalog")
-    reviewer = str(data.get("reviewer") or "reviewer")[:REVIEWER_CHARS_MAX]
+    reviewer = sanitise_text(str(data.get("reviewer") or "reviewer"))[:REVIEWER_CHARS_MAX] or "reviewer"
     return {**data, "reviewer": reviewer}
 
 
