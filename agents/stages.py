@@ -311,7 +311,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     async def do_validate(records: list[Record]) -> BatchResult:
         known = await rt.known_orgs()
         result, seen = validate_batch(records, known_orgs=None if settings.auto_provision_orgs else known,
-                                      payload_bytes_max=settings.payload_bytes_max, inline=on_its_partition)
+                                      payload_bytes_max=settings.payload_bytes_max, inline=on_its_partition,
+                                      window=settings.occurred_at_window())
         await rt.provision(seen - known)
         return result
 

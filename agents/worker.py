@@ -9,7 +9,7 @@ import asyncio
 import gc
 import logging
 
-from pipeline.config import Settings
+from pipeline.config import Settings, SettingsError
 from pipeline.kafka_compat import ensure_topics
 
 
@@ -31,6 +31,10 @@ def run_worker(settings: Settings) -> None:
 
     from agents.app import create_app
 
+    try:
+        settings.check()   # a setting that cannot work stops here, in one line, not in a crash-looping agent
+    except SettingsError as exc:
+        raise SystemExit(f"hera: {exc}") from None
     prepare(settings)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server

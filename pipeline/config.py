@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPICS = {
@@ -54,6 +56,70 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
+    # --- issue 12: data protection and integrity (SECURITY.md)
+    audit_key: SecretStr | None = Field(default=None, description="HMAC key of the audit chain (>= 32 bytes); "
+                                        "unset = audit_key_file, else <home>/audit.key (generated, mode 0600)")
+    audit_key_file: Path | None = Field(default=None, description="file holding the audit chain's HMAC key")
+    occurred_at_earliest: datetime = Field(default=datetime(1970, 1, 1, tzinfo=UTC),
+                                           description="events dated before are rejected OCCURRED_AT_IMPLAUSIBLE")
+    occurred_at_latest: datetime = Field(default=datetime(2100, 1, 1, tzinfo=UTC),
+                                         description="events dated at or after are rejected OCCURRED_AT_IMPLAUSIBLE")
+    raw_retention_hours: int = Field(default=168, ge=1, le=24 * 365,
+                                     description="retention of the raw topic, the only place card numbers "
+                                     "are kept in clear (PCI DSS scope; see SECURITY.md)")
+    outlier_factor: int = Field(default=20, ge=2, le=10_000,
+                                description="an amount above this many times the org's largest for the "
+                                "smart code goes to review (AMOUNT_OUTLIER)")
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _per_minute_in_bucket(cls, value: int) -> int:
+        from pipeline.resilience.rate_limit import PER_MINUTE_MAX
+        if value > PER_MINUTE_MAX:
+            raise ValueError(f"HERA_RATE_LIMIT_PER_MINUTE={value}: at most {PER_MINUTE_MAX} (the token bucket's limit)")
+        return value
+
+    @field_validator("rate_limit_burst")
+    @classmethod
+    def _burst_in_bucket(cls, value: int) -> int:
+        from pipeline.resilience.rate_limit import BURST_MAX
+        if value > BURST_MAX:
+            raise ValueError(f"HERA_RATE_LIMIT_BURST={value}: at most {BURST_MAX} (the token bucket's limit)")
+        return value
+
+    @field_validator("occurred_at_earliest", "occurred_at_latest")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before anything starts: raise ``SettingsError`` with one
+        line naming the setting (the worker calls this at start-up; ``settings_error_line`` does the
+        same for a ``ValidationError`` raised while the settings were read)."""
+        from pipeline.domain.validate import PAYLOAD_BYTES_MAX
+
+        problems = [
+            (self.occurred_at_earliest >= self.occurred_at_latest,
+             "HERA_OCCURRED_AT_EARLIEST: must be before HERA_OCCURRED_AT_LATEST"),
+            (self.payload_bytes_max > PAYLOAD_BYTES_MAX_LIMIT,
+             f"HERA_PAYLOAD_BYTES_MAX={self.payload_bytes_max}: at most {PAYLOAD_BYTES_MAX_LIMIT} "
+             f"(validation's limit is {PAYLOAD_BYTES_MAX} by default)"),
+            (self.heartbeat_interval_seconds >= self.session_timeout_seconds,
+             "HERA_HEARTBEAT_INTERVAL_SECONDS: must be below HERA_SESSION_TIMEOUT_SECONDS"),
+            (self.log_level.lower() not in LOG_LEVELS,
+             f"HERA_LOG_LEVEL={self.log_level}: one of {', '.join(LOG_LEVELS)}"),
+            (self.audit_key is not None and len(self.audit_key.get_secret_value().encode()) < AUDIT_KEY_BYTES_MIN,
+             f"HERA_AUDIT_KEY: at least {AUDIT_KEY_BYTES_MIN} bytes"),
+            (self.audit_key_file is not None and not self.audit_key_file.is_file(),
+             f"HERA_AUDIT_KEY_FILE={self.audit_key_file}: no such file"),
+            (self.database_url is not None and not _dsn_usable(self.database_url.get_secret_value()),
+             "HERA_DATABASE_URL: not a postgresql:// URL or key=value connection string"),
+            *((port is not None and not 1 <= port <= 65535, f"HERA_{name.upper()}={port}: not a TCP port")
+              for name, port in (("web_port", self.web_port), ("metrics_port", self.metrics_port))),
+        ]
+        for bad, line in problems:
+            if bad:
+                raise SettingsError(line)
 
     @property
     def embedded_state(self) -> dict[str, Any]:
@@ -101,12 +167,74 @@ class Settings(BaseSettings):
             data["database_url"] = mask_dsn(self.database_url.get_secret_value())
         return data
 
+    def occurred_at_window(self) -> Any:
+        """The plausible business dates, as validation takes them."""
+        from pipeline.domain.validate import OccurredAtWindow
+        return OccurredAtWindow(self.occurred_at_earliest, self.occurred_at_latest)
+
+
+PAYLOAD_BYTES_MAX_LIMIT = 1024 * 1024   # Kafka's default message.max.bytes
+AUDIT_KEY_BYTES_MIN = 32
+LOG_LEVELS = ("critical", "error", "warn", "warning", "info", "debug")
+SECRET_PARAMETERS = ("password", "sslpassword")
+MASK = "***"
+_KEYWORD_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMETERS) + r")(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message is one line naming it."""
+
+
+def settings_error_line(exc: Exception) -> str:
+    """One line naming the first bad setting of a pydantic ``ValidationError`` (or any error)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        name = "HERA_" + "_".join(str(part) for part in first.get("loc", ())).upper()
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return message if message.startswith(name) else f"{name}: {message}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
 
 def mask_dsn(dsn: str) -> str:
-    """Hide the password in a DSN: postgresql://user:***@host/db."""
-    if "@" not in dsn or "://" not in dsn:
-        return dsn
-    scheme, rest = dsn.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
+    """Hide every password in a DSN, in each form libpq takes.
+
+    ``postgresql://user:***@host/db?sslpassword=***`` (the userinfo password and any ``password`` /
+    ``sslpassword`` query parameter), and ``host=h user=u password=*** sslpassword=***`` (keyword
+    form, quoted values included). Anything else is left as it is.
+    """
+    if _URL.match(dsn):
+        scheme, rest = dsn.split("://", 1)
+        authority, sep, tail = _split_authority(rest)
+        if "@" in authority:
+            creds, hosts = authority.rsplit("@", 1)
+            if ":" in creds:
+                authority = f"{creds.split(':', 1)[0]}:{MASK}@{hosts}"
+        if "?" in tail:
+            path, query = tail.split("?", 1)
+            tail = path + "?" + "&".join(_mask_query_item(item) for item in query.split("&"))
+        return f"{scheme}://{authority}{sep}{tail}"
+    return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", dsn)
+
+
+def _split_authority(rest: str) -> tuple[str, str, str]:
+    """``user:pw@hosts`` and what follows it (``/db?…`` or ``?…``); the password may hold ``/`` or ``?``."""
+    at = rest.rfind("@")
+    cut = len(rest)
+    for stop in ("/", "?"):
+        index = rest.find(stop, at + 1)
+        if index != -1:
+            cut = min(cut, index)
+    return rest[:cut], "", rest[cut:]
+
+
+def _mask_query_item(item: str) -> str:
+    name, eq, _ = item.partition("=")
+    return f"{name}={MASK}" if eq and name.lower() in SECRET_PARAMETERS else item
+
+
+def _dsn_usable(dsn: str) -> bool:
+    if _URL.match(dsn):
+        return dsn.split("://", 1)[0] in ("postgres", "postgresql")
+    return "=" in dsn

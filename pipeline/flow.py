@@ -65,8 +65,8 @@ def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str
 # ---------------------------------------------------------------- validate
 
 def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
-                   stage: str = "validate", inline: Callable[[Record, str], bool] | None = None
-                   ) -> tuple[BatchResult, set[str]]:
+                   stage: str = "validate", inline: Callable[[Record, str], bool] | None = None,
+                   window: Any = None) -> tuple[BatchResult, set[str]]:
     """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
 
     A valid event becomes a validated envelope: published to the validated topic, keyed by its
@@ -76,11 +76,12 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
     Returns the result and the set of organisation ids seen that are not in ``known_orgs``
     (the caller provisions them when auto-provisioning is on).
     """
-    from pipeline.domain.validate import Rejected, validate_many
+    from pipeline.domain.validate import DEFAULT_WINDOW, Rejected, validate_many
 
     result = BatchResult()
     new_orgs: set[str] = set()
-    validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max)
+    validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max,
+                              window=window or DEFAULT_WINDOW)
     for rec, checked in zip(records, validated, strict=True):
         if isinstance(checked, Rejected):
             result.emits.append(dead_letter(rec.value, checked.reason, checked.detail, stage=stage,

@@ -1,0 +1,100 @@
+"""``hera`` commands of data protection (SECURITY.md): the unmasked original of a dead letter, the
+audit chain's signed checkpoints, and crypto-shredding of a data subject.
+
+    hera deadletter original --partition P --offset O [--topic raw] [--sha256 HEX] [--out FILE]
+    hera audit checkpoint [--out FILE]
+    hera audit verify [--org ID] [--checkpoint FILE]
+    hera privacy erase --org ID --subject NAME
+
+Dead letters keep card numbers masked; their ``hera-source-partition`` / ``hera-source-offset``
+headers say where the original sits in the raw topic, and ``hera-original-sha256`` what it hashes
+to. Reading it is for an authorised operator: the command needs read access to the raw topic (the
+PCI-scoped one) and says on stderr that what it prints may hold card data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli import emit, fail, main
+from pipeline.config import Settings
+
+FETCH_TIMEOUT_SECONDS = 10.0
+
+
+@main.group("deadletter")
+def deadletter() -> None:
+    """Dead letters (values masked; originals stay in the raw topic)."""
+
+
+@deadletter.command("original")
+@click.option("--partition", type=int, required=True, help="hera-source-partition of the dead letter")
+@click.option("--offset", type=int, required=True, help="hera-source-offset of the dead letter")
+@click.option("--topic", "topic_key", default="raw", show_default=True,
+              help="topic key (raw, validated, decisions …) or full name: hera-source-topic")
+@click.option("--sha256", "expected", default=None, help="hera-original-sha256: refuse a record that differs")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the original bytes to this file (mode 0600) instead of printing them")
+@click.pass_obj
+def deadletter_original(settings: Settings, partition: int, offset: int, topic_key: str, expected: str | None,
+                        out: Path | None) -> None:
+    """Fetch the unmasked original of a dead letter from the topic it came from (may hold card data)."""
+    from pipeline.config import TOPICS
+
+    topic = settings.topic(topic_key) if topic_key in TOPICS else topic_key
+    value = asyncio.run(fetch_record(settings.bootstrap(), topic, partition, offset))
+    if value is None:
+        fail(f"no record at {topic}/{partition}/{offset} (past the end, or removed by the topic's retention)")
+        return
+    digest = hashlib.sha256(value).hexdigest()
+    if expected is not None and digest != expected.lower():
+        fail(f"the record at {topic}/{partition}/{offset} is not the dead letter's original (sha256 {digest})")
+    click.echo("hera: the original may hold card numbers in clear: handle it as PCI data", err=True)
+    result: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset, "sha256": digest}
+    if out is not None:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(value)
+        result["written_to"] = str(out)
+    else:
+        try:
+            result["value"] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            result["value_b64"] = base64.b64encode(value).decode()
+    emit(result)
+
+
+async def fetch_record(bootstrap: str, topic: str, partition: int, offset: int) -> bytes | None:
+    """The value of the record at ``topic/partition/offset`` (None when there is none)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from pipeline.kafka_compat import true_end_offsets
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = (await true_end_offsets(consumer, [tp]))[tp]
+        if offset >= end:
+            return None
+        consumer.seek(tp, offset)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FETCH_TIMEOUT_SECONDS
+        while loop.time() < deadline:
+            batches = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for msg in batches.get(tp, []):
+                if msg.offset == offset:
+                    return bytes(msg.value or b"")
+                if msg.offset > offset:
+                    return None
+        return None
+    finally:
+        await consumer.stop()
