@@ -67,9 +67,6 @@ class Settings(BaseSettings):
     raw_retention_hours: int = Field(default=168, ge=1, le=24 * 365,
                                      description="retention of the raw topic, the only place card numbers "
                                      "are kept in clear (PCI DSS scope; see SECURITY.md)")
-    outlier_factor: int = Field(default=20, ge=2, le=10_000,
-                                description="an amount above this many times the org's largest for the "
-                                "smart code goes to review (AMOUNT_OUTLIER)")
 
     @field_validator("rate_limit_per_minute")
     @classmethod

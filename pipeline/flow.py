@@ -126,6 +126,8 @@ class ClassifyContext:
     catalog: Any
     memory: Any = None
     org_catalogs: dict[str, Any] = field(default_factory=dict)
+    # (org, smart code) -> domain.outliers.AmountHistory, from ledger.history.amount_histories
+    histories: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def catalog_for(self, org: str) -> Any:
         return self.org_catalogs.get(org, self.catalog)
@@ -163,7 +165,8 @@ def review_reason(code: str | None) -> Reason | None:
         return Reason.INCOMPLETE_EVENT
 
 
-def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
+def decide_event(event: Any, cls: Any, catalog: Any, histories: Any = None) -> Decision:
+    from pipeline.domain.outliers import outlier_for
     from pipeline.domain.posting import build_entry
     from pipeline.domain.validate import Rejected
 
@@ -171,7 +174,9 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
     if isinstance(built, Rejected):
         return Decision(built.outcome, built.reason, None, built.detail)
     block = review_reason(cls.reason) or catalog.auto_post_block(
-        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount))
+        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount)) or (
+        outlier_for(histories, str(event.organization_id), cls.smart_code, Decimal(event.amount))
+        if histories else None)
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
 
 
@@ -188,7 +193,7 @@ def classify_batch(envelopes: list[dict[str, Any]], ctx: ClassifyContext, stage:
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
     for env, event, cls in zip(envelopes, events, classifications, strict=True):
         org = str(event.organization_id)
-        decision = decide_event(event, cls, ctx.catalog_for(org))
+        decision = decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
         if decision.outcome == Outcome.REJECTED:
             reason = decision.reason or Reason.POISON
             result.emits.append(dead_letter_from_envelope(env, reason, decision.detail, stage=stage))
