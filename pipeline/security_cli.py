@@ -98,3 +98,61 @@ async def fetch_record(bootstrap: str, topic: str, partition: int, offset: int) 
         return None
     finally:
         await consumer.stop()
+
+
+# ---------------------------------------------------------------- audit: signed checkpoints
+
+def _audit_group() -> click.Group:
+    from pipeline import commands
+    return commands.audit
+
+
+@_audit_group().command("checkpoint")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="file to write (default: <HERA_HOME>/audit-checkpoints/<UTC time>.json); keep it "
+                   "outside the database's reach")
+@click.pass_obj
+def audit_checkpoint(settings: Settings, out: Path | None) -> None:
+    """Write every organisation's chain head, signed with the audit key, to a file."""
+    from datetime import UTC, datetime
+
+    from pipeline.ledger.audit import chain_heads
+    from pipeline.ledger.audit_keys import load_key, write_checkpoint
+
+    now = datetime.now(UTC)
+    path = out or Path(settings.home) / "audit-checkpoints" / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    heads = asyncio.run(_admin(settings, chain_heads))
+    doc = write_checkpoint(path, heads, load_key(settings), now=now)
+    emit({"written_to": str(path), "created_at": doc["created_at"], "organizations": len(heads)})
+
+
+@_audit_group().command("verify")
+@click.option("--org", "org_id", default=None)
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="a file written by `hera audit checkpoint`: its heads must still be in the chain")
+@click.pass_obj
+def audit_verify(settings: Settings, org_id: str | None, checkpoint_file: Path | None) -> None:
+    """Re-walk the keyed audit chains; exit 1 if a row was edited, deleted or reordered, or a
+    checkpointed head is gone."""
+    from pipeline.ledger.audit import verify_audit
+    from pipeline.ledger.audit_keys import AuditKeyError, load_key, read_checkpoint
+
+    key = load_key(settings)
+    try:
+        checkpoint = read_checkpoint(checkpoint_file, key) if checkpoint_file is not None else None
+    except AuditKeyError as exc:
+        fail(str(exc))
+        return
+    result = asyncio.run(_admin(settings, lambda c: verify_audit(c, org_id, key=key, checkpoint=checkpoint)))
+    emit(result)
+    if not result["ok"]:
+        raise SystemExit(1)
+
+
+async def _admin(settings: Settings, fn: Any) -> Any:
+    import asyncpg
+    conn = await asyncpg.connect(settings.dsn(), timeout=FETCH_TIMEOUT_SECONDS)
+    try:
+        return await fn(conn)
+    finally:
+        await conn.close()
