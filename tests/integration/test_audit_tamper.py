@@ -126,7 +126,7 @@ async def test_a_disabled_trigger_is_detected(ledger, table: str, trigger: str, 
 
 
 async def test_deleted_newest_rows_with_their_head_are_caught_by_the_checkpoint(ledger, tmp_path: Path) -> None:
-    store, admin, org = ledger
+    _, admin, org = ledger
     checkpoint_file = tmp_path / "checkpoint.json"
     write_checkpoint(checkpoint_file, await chain_heads(admin), KEY)
     assert stat.S_IMODE(checkpoint_file.stat().st_mode) == 0o600
