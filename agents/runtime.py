@@ -52,7 +52,7 @@ class Runtime:
             async with self._store_lock:
                 if self._store is None:
                     from pipeline.ledger.store import LedgerStore
-                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4)
+                    self._store = await LedgerStore.connect(self.settings.worker_dsn(), pool_size=4)
         return self._store
 
     async def known_orgs(self) -> set[str]:

@@ -22,6 +22,9 @@ def prepare(settings: Settings) -> None:
         await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions,
                             replication_factor=settings.replication_factor)
         await migrate(settings.dsn())
+        if not settings.database_external:   # the worker logs in as hera_worker (pipeline.ledger.roles)
+            from pipeline.ledger.roles import set_worker_password
+            await set_worker_password(settings.dsn(), settings.embedded_worker_password())
 
     asyncio.run(_prepare())
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
                                            description="events dated before are rejected OCCURRED_AT_IMPLAUSIBLE")
     occurred_at_latest: datetime = Field(default=datetime(2100, 1, 1, tzinfo=UTC),
                                          description="events dated at or after are rejected OCCURRED_AT_IMPLAUSIBLE")
+    worker_database_url: SecretStr | None = Field(
+        default=None, description="the worker's own login (hera_worker: no BYPASSRLS, not the owner); unset = "
+        "embedded: generated password under <home>/postgres/; external: HERA_DATABASE_URL")
     raw_retention_hours: int = Field(default=168, ge=1, le=24 * 365,
                                      description="retention of the raw topic, the only place card numbers "
                                      "are kept in clear (PCI DSS scope; see SECURITY.md)")
@@ -152,7 +155,22 @@ class Settings(BaseSettings):
         state = self.embedded_state.get("postgres")
         if not state:
             raise RuntimeError("no PostgreSQL: run `hera services up` or set HERA_DATABASE_URL")
-        return f"postgresql://postgres@127.0.0.1:{state['port']}/hera"
+        password_file = self.home / "postgres" / "superuser.password"   # scram-sha-256 (pipeline.services)
+        login = f"postgres:{password_file.read_text().strip()}" if password_file.exists() else "postgres"
+        return f"postgresql://{login}@127.0.0.1:{state['port']}/hera"
+
+    def worker_dsn(self) -> str:
+        """The DSN the worker's ledger store logs in with: ``hera_worker`` (see ``ledger.roles``)."""
+        if self.worker_database_url is not None:
+            return self.worker_database_url.get_secret_value()
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        from pipeline.ledger.roles import WORKER_ROLE, with_login
+        return with_login(self.dsn(), WORKER_ROLE, self.embedded_worker_password())
+
+    def embedded_worker_password(self) -> str:
+        from pipeline.ledger.roles import secret_file
+        return secret_file(self.home / "postgres" / "worker.password")
 
     def topic(self, key: str) -> str:
         return f"{self.topic_prefix}{TOPICS[key]}"
@@ -160,8 +178,10 @@ class Settings(BaseSettings):
     def public_dict(self) -> dict[str, Any]:
         """Settings as JSON-safe values, with secrets masked."""
         data = self.model_dump(mode="json")
-        if self.database_url is not None:
-            data["database_url"] = mask_dsn(self.database_url.get_secret_value())
+        for name in ("database_url", "worker_database_url"):
+            secret = getattr(self, name)
+            if secret is not None:
+                data[name] = mask_dsn(secret.get_secret_value())
         return data
 
     def occurred_at_window(self) -> Any:
