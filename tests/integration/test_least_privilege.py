@@ -69,7 +69,8 @@ async def test_the_worker_login_has_no_way_around_row_level_security(worker) -> 
 
 
 async def test_the_worker_cannot_read_another_orgs_rows_even_after_reset_role(worker) -> None:
-    worker_dsn, _, a, b = worker
+    worker_dsn, admin, a, b = worker
+    assert {str(r[0]) for r in await admin.fetch("SELECT organization_id FROM universal_transactions")} == {a, b}
     conn = await asyncpg.connect(worker_dsn, timeout=10)
     try:
         async with conn.transaction():
