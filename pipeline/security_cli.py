@@ -156,3 +156,40 @@ async def _admin(settings: Settings, fn: Any) -> Any:
         return await fn(conn)
     finally:
         await conn.close()
+
+
+# ---------------------------------------------------------------- privacy: crypto-shredding
+
+@main.group("privacy")
+def privacy() -> None:
+    """Personal data: erase a data subject by destroying its key."""
+
+
+@privacy.command("erase")
+@click.option("--org", "org_id", required=True, help="organisation id (UUID)")
+@click.option("--subject", "name", required=True, help="the data subject's name, as it appears as counterparty")
+@click.pass_obj
+def privacy_erase(settings: Settings, org_id: str, name: str) -> None:
+    """Destroy the subject's key: every text sealed with it becomes unreadable (ledger amounts and the
+    audit chain are unchanged); the erasure is recorded in the organisation's audit chain."""
+    from datetime import UTC, datetime
+
+    from pipeline.ledger.audit import AuditRecord
+    from pipeline.ledger.audit_keys import load_key
+    from pipeline.ledger.privacy import ERASED_ACTION, erase_subject, pepper_from
+    from pipeline.ledger.store import LedgerStore
+
+    key = load_key(settings)
+
+    async def run() -> dict[str, Any]:
+        result = await _admin(settings, lambda c: erase_subject(c, org_id, name, pepper_from(key)))
+        store = await LedgerStore.connect(settings.dsn(), pool_size=1, audit_key=key)
+        try:
+            await store.append_audit([AuditRecord(org_id, ERASED_ACTION, "operator", datetime.now(UTC),
+                                                  subject=result["subject_id"],
+                                                  payload={"keys_destroyed": result["keys_destroyed"]})])
+        finally:
+            await store.close()
+        return result
+
+    emit(asyncio.run(run()))

@@ -167,11 +167,12 @@ class Pipeline:
 
     async def ledger(self) -> dict[str, Any]:
         """``verify_ledger`` plus the entry counts that show idempotency (one per (org, event_id))."""
+        from pipeline.ledger.audit_keys import load_key
         from pipeline.ledger.verify import verify_ledger
 
         conn = await asyncpg.connect(self.database_url)
         try:
-            report = await verify_ledger(conn)
+            report = await verify_ledger(conn, key=load_key(self.settings))   # the workers' key (same home)
             report["distinct_keys"] = await conn.fetchval(
                 "SELECT count(*) FROM (SELECT DISTINCT organization_id, event_id FROM universal_transactions) k")
         finally:
