@@ -10,7 +10,8 @@ way of writing the same digits.
 A masked PAN is its first six and last four digits around one ``*`` (``411111*1111``), the form
 PCI DSS 3.3 allows to be displayed. Masking works on whole digit groups: the longest span of
 groups starting at a group that is a Luhn-valid 13–19 digit number is one PAN. A number inside a
-longer unseparated digit string (an IBAN, a 20-digit reference) is not read as a card number.
+longer unseparated digit string (an IBAN, a 20-digit reference) is not read as a card number,
+nor is a UUID (``95892913-6085-56aa-…`` would otherwise read as 14 dash-grouped digits).
 
 Pure: values in, values out. Used by validation (every text field, metadata values and keys at any
 depth, rejection details), by dead letters (``mask_pan_bytes``) and by ``event_id`` screening
@@ -35,6 +36,8 @@ _DIGIT_RUN = re.compile(rf"(?<![0-9])[0-9]+(?:{_SEP}+[0-9]+)*(?![0-9])")
 _PAN_CANDIDATE = re.compile(rf"[0-9](?:{_SEP}*[0-9]){{{PAN_DIGITS_MIN - 1}}}")
 _GROUP_SPLIT = re.compile(rf"({_SEP}+)")
 _UNICODE_DIGIT = re.compile(r"[^\x00-\x7f]")
+_UUID = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+                   r"(?![0-9A-Fa-f])")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -57,12 +60,24 @@ def mask_pans(text: str) -> str:
     if text.isascii():
         if _PAN_CANDIDATE.search(text) is None:
             return text
-        return _DIGIT_RUN.sub(_mask_run, text)
+        return _masked(text)
     folded = detection_form(text)
     if _PAN_CANDIDATE.search(folded) is None:
         return text
-    masked = _DIGIT_RUN.sub(_mask_run, folded)
+    masked = _masked(folded)
     return text if masked == folded else masked
+
+
+def _masked(text: str) -> str:
+    """Every digit run masked, UUIDs left whole."""
+    if "-" not in text or _UUID.search(text) is None:
+        return _DIGIT_RUN.sub(_mask_run, text)
+    out, at = [], 0
+    for uuid in _UUID.finditer(text):
+        out += [_DIGIT_RUN.sub(_mask_run, text[at:uuid.start()]), uuid.group(0)]
+        at = uuid.end()
+    out.append(_DIGIT_RUN.sub(_mask_run, text[at:]))
+    return "".join(out)
 
 
 def contains_pan(text: str) -> bool:

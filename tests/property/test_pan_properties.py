@@ -158,3 +158,13 @@ def test_a_field_name_holding_a_pan_is_masked_in_the_detail() -> None:
     checked = validate_raw(json.dumps({**EVENT, "4111 1111 1111 1111": 1}).encode())
     assert isinstance(checked, Rejected) and checked.reason is Reason.SCHEMA_INVALID
     assert "4111 1111 1111 1111" not in checked.detail and "411111*1111" in checked.detail
+
+
+@SETTINGS
+@given(st.uuids(), planted())
+def test_uuids_are_not_card_numbers_but_a_pan_beside_one_is(value: Any, case: tuple[str, str]) -> None:
+    pan, text = case
+    uuid_text = str(value)
+    assert mask_pans(uuid_text) == uuid_text and mask_pans(uuid_text.upper()) == uuid_text.upper()
+    masked = mask_pans(f"{uuid_text} {text}")
+    assert masked.startswith(uuid_text) and pan not in digits_of(masked[len(uuid_text):])

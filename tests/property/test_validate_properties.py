@@ -27,7 +27,7 @@ from pipeline.domain import validate as v
 from pipeline.domain.canonical import canonical_json
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
-from pipeline.domain.pan import detection_form
+from pipeline.domain.pan import _masked, detection_form
 from pipeline.domain.strict_json import StrictJSONError, loads_strict
 from schemas.events import RawTransactionV1
 
@@ -50,7 +50,7 @@ def reference_mask_pans(text: str) -> str:
     """Every digit run of the detection form (NFKC, digits of any script as ASCII) masked; the text
     itself when nothing was masked."""
     folded = detection_form(text)
-    masked = v._DIGIT_RUN.sub(v._mask_run, folded)
+    masked = _masked(folded)
     return text if masked == folded else masked
 
 
