@@ -19,6 +19,9 @@ def prepare(settings: Settings) -> None:
     from pipeline.ledger.migrate import migrate
 
     async def _prepare() -> None:
+        raw = settings.topic("raw")   # created first, with its PCI-scope retention (SECURITY.md)
+        await ensure_topics(settings.bootstrap(), [raw], partitions=settings.partitions,
+                            replication_factor=settings.replication_factor, config=settings.raw_topic_config())
         await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions,
                             replication_factor=settings.replication_factor)
         await migrate(settings.dsn())

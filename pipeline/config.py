@@ -184,6 +184,10 @@ class Settings(BaseSettings):
                 data[name] = mask_dsn(secret.get_secret_value())
         return data
 
+    def raw_topic_config(self) -> dict[str, str]:
+        """Topic configuration of the raw topic, the only one holding card numbers in clear (PCI scope)."""
+        return {"retention.ms": str(self.raw_retention_hours * 3600 * 1000)}
+
     def occurred_at_window(self) -> Any:
         """The plausible business dates, as validation takes them."""
         from pipeline.domain.validate import OccurredAtWindow
