@@ -73,6 +73,7 @@ class Runtime:
     async def limits(self, orgs: set[str]) -> Any:
         """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default.
         Settings are cached for ``ORGS_REFRESH_SECONDS``."""
+        from pipeline.domain.org_settings import rate_limit_values
         from pipeline.resilience.rate_limit import RateLimit
 
         stale = [o for o in orgs if time.monotonic() - self._limits_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
@@ -81,9 +82,10 @@ class Runtime:
             confs = await store.org_settings_many([o for o in stale if o in self._orgs])
             for org in stale:
                 conf = confs.get(org, {})
-                self._limits[org] = RateLimit(
-                    per_minute=int(conf.get("rate_limit_per_minute", self.settings.rate_limit_per_minute)),
-                    burst=int(conf.get("rate_limit_burst", self.settings.rate_limit_burst)))
+                # a stored value the token bucket cannot take falls back to the default (never a crash loop)
+                per_minute, burst = rate_limit_values(conf, self.settings.rate_limit_per_minute,
+                                                      self.settings.rate_limit_burst)
+                self._limits[org] = RateLimit(per_minute=per_minute, burst=burst)
                 self._limits_at[org] = time.monotonic()
         default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)
         return lambda org: self._limits.get(org, default)

@@ -55,3 +55,14 @@ def test_check_names_the_setting_in_one_line(changes: dict[str, object], name: s
 
 def test_defaults_pass_the_check() -> None:
     Settings().check()
+
+
+def test_org_settings_beyond_the_token_bucket_are_named_and_never_used() -> None:
+    from pipeline.domain.org_settings import check_org_settings, rate_limit_values
+
+    conf = {"rate_limit_per_minute": 100_000_000, "rate_limit_burst": "abc"}
+    problems = check_org_settings(conf)
+    assert [p.split("=")[0] for p in problems] == ["rate_limit_per_minute", "rate_limit_burst"]
+    assert rate_limit_values(conf, 100, 50) == (100, 50)
+    assert rate_limit_values({"rate_limit_per_minute": "600", "rate_limit_burst": 20}, 100, 50) == (600, 20)
+    assert check_org_settings({"rate_limit_per_minute": 600}) == []
