@@ -174,14 +174,24 @@ def entry_digest(entry_id: str, event_id: str, smart_code: str, currency: str, t
     """sha256 (hex) of an entry's header and every line (account code, side, amount, currency), in
     line order; amounts as plain decimals without trailing zeros, so ``12.50`` from Python and
     ``12.5000`` from PostgreSQL agree."""
-    body = [str(entry_id).lower(), event_id, smart_code, currency, _decimal_text(total), transaction_date,
-            [[account, side, _decimal_text(amount), ccy] for account, side, amount, ccy in lines]]
-    return hashlib.sha256(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    # json.dumps(body, separators=(",", ":"), ensure_ascii=False) of
+    # [id, event_id, smart_code, currency, total, date, [[account, side, amount, currency], ...]],
+    # written out with the same string encoder (a test holds the two to the same bytes)
+    enc = _encode_str
+    rows = ",".join(f"[{enc(str(a))},{enc(str(sd))},{enc(_decimal_text(m))},{enc(str(c))}]" for a, sd, m, c in lines)
+    text = (f"[{enc(str(entry_id).lower())},{enc(event_id)},{enc(smart_code)},{enc(currency)},"
+            f"{enc(_decimal_text(total))},{enc(transaction_date)},[{rows}]]")
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _decimal_text(value: Any) -> str:
-    text = format(Decimal(str(value)).normalize(), "f")
-    return "0" if text in ("-0", "0") else text
+    """A decimal as plain text without trailing zeros: 12.50 and 12.5000 are both ``12.5``."""
+    text = value if isinstance(value, str) else str(value)
+    if "E" in text or "e" in text:
+        text = format(Decimal(text), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0", "0") else text
 
 
 def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str, key: bytes | None = None
