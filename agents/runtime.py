@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.config import Settings
 
 ORGS_REFRESH_SECONDS = 5.0
+HISTORY_REFRESH_SECONDS = 300.0   # amount histories (outlier rule) move slowly
 MEMORY_KEY = "org_memory"
 
 
@@ -46,6 +47,8 @@ class Runtime:
         self._limits: dict[str, Any] = {}
         self._memory_at: dict[str, float] = {}
         self._limits_at: dict[str, float] = {}
+        self._histories: dict[str, dict[str, Any]] = {}
+        self._histories_at: dict[str, float] = {}
 
     async def store(self) -> Any:
         if self._store is None:
@@ -134,7 +137,20 @@ class Runtime:
         from pipeline.flow import ClassifyContext
 
         known = orgs & await self.known_orgs()
-        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known))
+        return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known),
+                               histories=await self.histories(known))
+
+    async def histories(self, orgs: set[str]) -> dict[tuple[str, str], Any]:
+        """(org, smart code) -> amount history for the outlier rule, reloaded every
+        ``HISTORY_REFRESH_SECONDS``."""
+        now = time.monotonic()
+        stale = [o for o in orgs if now - self._histories_at.get(o, -1e9) > HISTORY_REFRESH_SECONDS]
+        if stale:
+            loaded = await (await self.store()).amount_histories(stale)
+            for org in stale:
+                self._histories[org] = loaded.get(org, {})
+                self._histories_at[org] = now
+        return {(org, code): h for org in orgs for code, h in self._histories.get(org, {}).items()}
 
     async def close(self) -> None:
         if self._store is not None:

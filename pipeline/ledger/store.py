@@ -541,6 +541,11 @@ class LedgerStore:
 
         return await self._read_per_org(org_ids, read)
 
+    async def amount_histories(self, org_ids: Sequence[str]) -> dict[str, Any]:
+        """Per organisation, smart code -> ``outliers.AmountHistory`` (the outlier rule's input)."""
+        from pipeline.ledger.history import read_histories
+        return await self._read_per_org(org_ids, read_histories)
+
     async def _read_per_org(self, org_ids: Sequence[str], read: Callable[[asyncpg.Connection, list[uuid.UUID]],
                                                                          Awaitable[dict[uuid.UUID, Any]]]
                             ) -> dict[str, Any]:

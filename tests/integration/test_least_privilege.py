@@ -143,3 +143,22 @@ async def test_the_embedded_server_demands_scram_passwords(pg_server: str, servi
     without = pg_server.replace(f":{password_file.read_text().strip()}@", "@")
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(without, timeout=10)
+
+
+async def test_the_outlier_rule_reads_an_orgs_history_as_the_worker(worker) -> None:
+    from pipeline.domain.outcomes import Reason
+    from pipeline.domain.outliers import HISTORY_ENTRIES_MIN, outlier_for
+
+    worker_dsn, _, a, b = worker
+    store = await LedgerStore.connect(worker_dsn, pool_size=1, timeout_seconds=10, audit_key=KEY)
+    try:
+        await store.post_batch([meal(a, f"h-{i}") for i in range(HISTORY_ENTRIES_MIN)])
+        loaded = await store.amount_histories([a, b])
+        history = loaded[a][MEALS]
+        assert history.entries == HISTORY_ENTRIES_MIN + 1 and history.p99_total == Decimal("12.50")
+        histories = {(org, code): h for org, codes in loaded.items() for code, h in codes.items()}
+        assert outlier_for(histories, a, MEALS, Decimal("1000.00")) is Reason.AMOUNT_OUTLIER
+        assert outlier_for(histories, a, MEALS, Decimal("100.00")) is None
+        assert outlier_for(histories, b, MEALS, Decimal("1000.00")) is None   # one entry: no history yet
+    finally:
+        await store.close()
