@@ -112,7 +112,7 @@ SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'universal_transactio
            AS audit_heads_by_function_only,
        coalesce((SELECT NOT (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb)
                         AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid AND c.relpersistence <> 't')
-                        AND (SELECT array_agg(g.rolname::text) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                        AND (SELECT array_agg(DISTINCT g.rolname::text) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                               WHERE m.member = r.oid) = ARRAY[$1::text]
                    FROM pg_roles r WHERE r.rolname = 'hera_worker'), false) AS worker_role_least_privilege
 """
