@@ -93,10 +93,8 @@ def db_migrate(settings: Settings) -> None:
 
 def register_extra_commands() -> None:
     """Commands that live in their own modules (kept out of this file to keep it readable)."""
-    from pipeline import (
-        commands,  # noqa: F401  (registers on import)
-        security_cli,  # noqa: F401  (deadletter, audit checkpoint, privacy)
-    )
+    import pipeline.security_cli  # noqa: F401  (deadletter, audit checkpoint, privacy; needs commands' audit group)
+    from pipeline import commands  # noqa: F401  (registers on import)
 
 
 register_extra_commands()
