@@ -9,21 +9,17 @@ import asyncio
 import gc
 import logging
 
+from pipeline.brokers import check_connection, ensure_topics
 from pipeline.config import Settings, SettingsError
-from pipeline.kafka_compat import ensure_topics
 
 
 def prepare(settings: Settings) -> None:
     """Create the pipeline's topics with the configured partitions, and migrate the database."""
-    from agents.app import topic_names
     from pipeline.ledger.migrate import migrate
 
     async def _prepare() -> None:
-        raw = settings.topic("raw")   # created first, with its PCI-scope retention (SECURITY.md)
-        await ensure_topics(settings.bootstrap(), [raw], partitions=settings.partitions,
-                            replication_factor=settings.replication_factor, config=settings.raw_topic_config())
-        await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions,
-                            replication_factor=settings.replication_factor)
+        await check_connection(settings)  # one clear line for a wrong address, protocol or password
+        await ensure_topics(settings)
         await migrate(settings.dsn())
         if not settings.database_external:   # the worker logs in as hera_worker (pipeline.ledger.roles)
             from pipeline.ledger.roles import set_worker_password

@@ -49,7 +49,7 @@ def deadletter_original(settings: Settings, partition: int, offset: int, topic_k
     from pipeline.config import TOPICS
 
     topic = settings.topic(topic_key) if topic_key in TOPICS else topic_key
-    value = asyncio.run(fetch_record(settings.bootstrap(), topic, partition, offset))
+    value = asyncio.run(fetch_record(settings, topic, partition, offset))
     if value is None:
         fail(f"no record at {topic}/{partition}/{offset} (past the end, or removed by the topic's retention)")
         return
@@ -71,18 +71,19 @@ def deadletter_original(settings: Settings, partition: int, offset: int, topic_k
     emit(result)
 
 
-async def fetch_record(bootstrap: str, topic: str, partition: int, offset: int) -> bytes | None:
-    """The value of the record at ``topic/partition/offset`` (None when there is none)."""
+async def fetch_record(target: Settings | str, topic: str, partition: int, offset: int) -> bytes | None:
+    """The value of the record at ``topic/partition/offset`` (None when there is none); ``target``:
+    the configured cluster (its security settings included) or a bare bootstrap address."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
+    from pipeline.brokers import admin_kwargs
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**admin_kwargs(target), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
-        end = (await true_end_offsets(consumer, [tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
         if offset >= end:
             return None
         consumer.seek(tp, offset)

@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
+from pipeline.brokers import ensure_topics
 from pipeline.config import Settings
 from pipeline.domain.outcomes import Reason
 from pipeline.envelopes import dead_letter, headers_dict
-from pipeline.kafka_compat import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 ORIGINAL = json.dumps({"event_id": "id-4111111111111111", "description": "card 4111 1111 1111 1111"}).encode()
@@ -28,9 +28,7 @@ async def test_an_operator_fetches_the_original_of_a_masked_dead_letter(kafka_bo
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, home=tmp_path)
     raw_topic = settings.topic("raw")
-    # as the worker creates it: with the raw topic's retention (the broker accepts the setting)
-    assert await ensure_topics(kafka_bootstrap, [raw_topic], partitions=2, config=settings.raw_topic_config()) \
-        == [raw_topic]
+    assert await ensure_topics(kafka_bootstrap, [raw_topic], partitions=2) == [raw_topic]
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
