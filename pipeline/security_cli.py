@@ -26,7 +26,7 @@ import click
 from pipeline.cli import emit, fail, main
 from pipeline.config import Settings
 
-FETCH_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 @main.group("deadletter")
@@ -49,6 +49,8 @@ def deadletter_original(settings: Settings, partition: int, offset: int, topic_k
     from pipeline.config import TOPICS
 
     topic = settings.topic(topic_key) if topic_key in TOPICS else topic_key
+    from pipeline.originals import fetch_record
+
     value = asyncio.run(fetch_record(settings, topic, partition, offset))
     if value is None:
         fail(f"no record at {topic}/{partition}/{offset} (past the end, or removed by the topic's retention)")
@@ -69,36 +71,6 @@ def deadletter_original(settings: Settings, partition: int, offset: int, topic_k
         except UnicodeDecodeError:
             result["value_b64"] = base64.b64encode(value).decode()
     emit(result)
-
-
-async def fetch_record(target: Settings | str, topic: str, partition: int, offset: int) -> bytes | None:
-    """The value of the record at ``topic/partition/offset`` (None when there is none); ``target``:
-    the configured cluster (its security settings included) or a bare bootstrap address."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from pipeline.brokers import admin_kwargs
-
-    consumer = AIOKafkaConsumer(**admin_kwargs(target), enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        if offset >= end:
-            return None
-        consumer.seek(tp, offset)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FETCH_TIMEOUT_SECONDS
-        while loop.time() < deadline:
-            batches = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-            for msg in batches.get(tp, []):
-                if msg.offset == offset:
-                    return bytes(msg.value or b"")
-                if msg.offset > offset:
-                    return None
-        return None
-    finally:
-        await consumer.stop()
 
 
 # ---------------------------------------------------------------- audit: signed checkpoints
@@ -152,7 +124,7 @@ def audit_verify(settings: Settings, org_id: str | None, checkpoint_file: Path |
 
 async def _admin(settings: Settings, fn: Any) -> Any:
     import asyncpg
-    conn = await asyncpg.connect(settings.dsn(), timeout=FETCH_TIMEOUT_SECONDS)
+    conn = await asyncpg.connect(settings.dsn(), timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         return await fn(conn)
     finally:
