@@ -9,11 +9,13 @@ producing the dead letter. This is the rare path: one consumer without a group, 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import defaultdict
 from typing import Any
 
-from pipeline.envelopes import Emit
+from pipeline.domain.pan import mask_pan_bytes
+from pipeline.envelopes import DLQ_HEADER_ORIGINAL_SHA256, Emit
 
 Coords = tuple[str, int, int]
 READ_TIMEOUT_SECONDS = 15.0
@@ -70,10 +72,18 @@ class RawReader:
         if not wanted:
             return emits
         values = await self.read(wanted)
-        return [Emit(e.topic_key, e.key, values.get(e.origin, b""), e.headers) if e.needs_value and e.origin else e
-                for e in emits]
+        return [masked_letter(e, values.get(e.origin, b"")) if e.needs_value and e.origin else e for e in emits]
 
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+def masked_letter(emit: Emit, original: bytes) -> Emit:
+    """The dead letter with its value: the original bytes with card numbers masked (no PAN at rest
+    outside the raw topic), and the ``hera-original-sha256`` header of the unmasked original that
+    links it to the raw record (``hera deadletter original``)."""
+    digest = hashlib.sha256(original).hexdigest().encode()
+    headers = tuple((k, digest) if k == DLQ_HEADER_ORIGINAL_SHA256 else (k, v) for k, v in emit.headers)
+    return Emit(emit.topic_key, emit.key, mask_pan_bytes(original), headers)

@@ -19,6 +19,7 @@ from pipeline.config import Settings
 log = logging.getLogger("hera.runtime")
 
 ORGS_REFRESH_SECONDS = 5.0
+HISTORY_REFRESH_SECONDS = 300.0   # amount histories (outlier rule) move slowly
 MEMORY_KEY = "org_memory"
 
 
@@ -35,6 +36,8 @@ class Runtime:
         self._settings: dict[str, dict[str, Any]] = {}
         self._org_catalogs: dict[str, Any] = {}
         self._memory_at: dict[str, float] = {}
+        self._histories: dict[str, dict[str, Any]] = {}
+        self._histories_at: dict[str, float] = {}
 
     async def store(self) -> Any:
         if self._store is None:
@@ -42,7 +45,7 @@ class Runtime:
                 if self._store is None:
                     from pipeline.ledger.cache import OrgCaches
                     from pipeline.ledger.store import LedgerStore
-                    self._store = await LedgerStore.connect(self.settings.dsn(), pool_size=4,
+                    self._store = await LedgerStore.connect(self.settings.worker_dsn(), pool_size=4,
                                                             caches=OrgCaches.from_url(self.settings.cache_url))
         return self._store
 
@@ -73,14 +76,18 @@ class Runtime:
         return {o: confs.get(o, {}) for o in orgs}
 
     async def limits(self, orgs: set[str]) -> Any:
-        """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default."""
+        """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default; a
+        stored value the token bucket cannot take falls back to the default (never a crash loop)."""
+        from pipeline.domain.org_settings import rate_limit_values
         from pipeline.resilience.rate_limit import RateLimit
 
         confs = await self.org_settings(orgs)
         default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)
-        limits = {org: RateLimit(per_minute=int(conf.get("rate_limit_per_minute", default.per_minute)),
-                                 burst=int(conf.get("rate_limit_burst", default.burst)))
-                  for org, conf in confs.items() if conf}
+        limits = {}
+        for org, conf in confs.items():
+            if conf:
+                per_minute, burst = rate_limit_values(conf, default.per_minute, default.burst)
+                limits[org] = RateLimit(per_minute=per_minute, burst=burst)
         return lambda org: limits.get(org, default)
 
     async def org_catalogs(self, orgs: set[str]) -> dict[str, Any]:
@@ -149,7 +156,20 @@ class Runtime:
 
         known = orgs & await self.known_orgs()
         return ClassifyContext(classifier=self.classifier(), catalog=self.catalog(), memory=await self.memory(known),
-                               org_catalogs=await self.org_catalogs(known))
+                               org_catalogs=await self.org_catalogs(known),
+                               histories=await self.histories(known))
+
+    async def histories(self, orgs: set[str]) -> dict[tuple[str, str], Any]:
+        """(org, smart code) -> amount history for the outlier rule, reloaded every
+        ``HISTORY_REFRESH_SECONDS``."""
+        now = time.monotonic()
+        stale = [o for o in orgs if now - self._histories_at.get(o, -1e9) > HISTORY_REFRESH_SECONDS]
+        if stale:
+            loaded = await (await self.store()).amount_histories(stale)
+            for org in stale:
+                self._histories[org] = loaded.get(org, {})
+                self._histories_at[org] = now
+        return {(org, code): h for org in orgs for code, h in self._histories.get(org, {}).items()}
 
     async def close(self) -> None:
         if self._store is not None:

@@ -9,7 +9,7 @@ import asyncio
 import gc
 
 from pipeline.brokers import check_connection, ensure_topics
-from pipeline.config import Settings
+from pipeline.config import Settings, SettingsError
 
 
 def prepare(settings: Settings) -> None:
@@ -20,6 +20,9 @@ def prepare(settings: Settings) -> None:
         await check_connection(settings)  # one clear line for a wrong address, protocol or password
         await ensure_topics(settings)
         await migrate(settings.dsn())
+        if not settings.database_external:   # the worker logs in as hera_worker (pipeline.ledger.roles)
+            from pipeline.ledger.roles import set_worker_password
+            await set_worker_password(settings.dsn(), settings.embedded_worker_password())
 
     asyncio.run(_prepare())
 
@@ -33,6 +36,10 @@ def run_worker(settings: Settings) -> None:
     from pipeline.observability import logs
     from pipeline.observability.health import Health, serve
 
+    try:
+        settings.check()   # a setting that cannot work stops here, in one line, not in a crash-looping agent
+    except SettingsError as exc:
+        raise SystemExit(f"hera: {exc}") from None
     logs.configure(settings.log_format, settings.log_level, logs.settings_secrets(settings))  # Faust's too
     try:
         OrgCaches.from_url(settings.cache_url)  # a cache setting that cannot work is refused now, in one line

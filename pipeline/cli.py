@@ -236,6 +236,7 @@ def register_extra_commands() -> None:
     import pipeline.commands_books
     import pipeline.commands_review
     import pipeline.ops_commands
+    import pipeline.security_cli
     import pipeline.web.commands  # noqa: F401  (hera web, hera user …)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPICS = {
@@ -97,6 +99,17 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=8.0, gt=0, le=24 * 30, description="web sign-in lifetime")
     web_lockout_failures: int = Field(default=5, ge=1, le=100, description="failed sign-ins before lock-out")
     web_lockout_minutes: float = Field(default=15.0, gt=0, description="how long a locked-out user waits")
+    # --- issue 12: data protection and integrity (SECURITY.md)
+    audit_key: SecretStr | None = Field(default=None, description="HMAC key of the audit chain (>= 32 bytes); "
+                                        "unset = audit_key_file, else <home>/audit.key (generated, mode 0600)")
+    audit_key_file: Path | None = Field(default=None, description="file holding the audit chain's HMAC key")
+    occurred_at_earliest: datetime = Field(default=datetime(1970, 1, 1, tzinfo=UTC),
+                                           description="events dated before are rejected OCCURRED_AT_IMPLAUSIBLE")
+    occurred_at_latest: datetime = Field(default=datetime(2100, 1, 1, tzinfo=UTC),
+                                         description="events dated at or after are rejected OCCURRED_AT_IMPLAUSIBLE")
+    worker_database_url: SecretStr | None = Field(
+        default=None, description="the worker's own login (hera_worker: no BYPASSRLS, not the owner); unset = "
+        "embedded: generated password under <home>/postgres/; external: HERA_DATABASE_URL")
 
     @model_validator(mode="after")
     def _kafka_security_consistent(self) -> Settings:
@@ -124,6 +137,56 @@ class Settings(BaseSettings):
             raise ValueError("HERA_KAFKA_SSL_CERTFILE and HERA_KAFKA_SSL_KEYFILE go together "
                              "(a client certificate needs its key)")
         return self
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _per_minute_in_bucket(cls, value: int) -> int:
+        from pipeline.resilience.rate_limit import PER_MINUTE_MAX
+        if value > PER_MINUTE_MAX:
+            raise ValueError(f"HERA_RATE_LIMIT_PER_MINUTE={value}: at most {PER_MINUTE_MAX} (the token bucket's limit)")
+        return value
+
+    @field_validator("rate_limit_burst")
+    @classmethod
+    def _burst_in_bucket(cls, value: int) -> int:
+        from pipeline.resilience.rate_limit import BURST_MAX
+        if value > BURST_MAX:
+            raise ValueError(f"HERA_RATE_LIMIT_BURST={value}: at most {BURST_MAX} (the token bucket's limit)")
+        return value
+
+    @field_validator("occurred_at_earliest", "occurred_at_latest")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before anything starts: raise ``SettingsError`` with one
+        line naming the setting (the worker calls this at start-up; ``settings_error_line`` does the
+        same for a ``ValidationError`` raised while the settings were read)."""
+        from pipeline.domain.validate import PAYLOAD_BYTES_MAX
+
+        problems = [
+            (self.occurred_at_earliest >= self.occurred_at_latest,
+             "HERA_OCCURRED_AT_EARLIEST: must be before HERA_OCCURRED_AT_LATEST"),
+            (self.payload_bytes_max > PAYLOAD_BYTES_MAX_LIMIT,
+             f"HERA_PAYLOAD_BYTES_MAX={self.payload_bytes_max}: at most {PAYLOAD_BYTES_MAX_LIMIT} "
+             f"(validation's limit is {PAYLOAD_BYTES_MAX} by default)"),
+            (self.heartbeat_interval_seconds >= self.session_timeout_seconds,
+             "HERA_HEARTBEAT_INTERVAL_SECONDS: must be below HERA_SESSION_TIMEOUT_SECONDS"),
+            (self.log_level.lower() not in LOG_LEVELS,
+             f"HERA_LOG_LEVEL={self.log_level}: one of {', '.join(LOG_LEVELS)}"),
+            (self.audit_key is not None and len(self.audit_key.get_secret_value().encode()) < AUDIT_KEY_BYTES_MIN,
+             f"HERA_AUDIT_KEY: at least {AUDIT_KEY_BYTES_MIN} bytes"),
+            (self.audit_key_file is not None and not self.audit_key_file.is_file(),
+             f"HERA_AUDIT_KEY_FILE={self.audit_key_file}: no such file"),
+            (self.database_url is not None and not _dsn_usable(self.database_url.get_secret_value()),
+             "HERA_DATABASE_URL: not a postgresql:// URL or key=value connection string"),
+            *((port is not None and not 1 <= port <= 65535, f"HERA_{name.upper()}={port}: not a TCP port")
+              for name, port in (("web_port", self.web_port), ("metrics_port", self.metrics_port))),
+        ]
+        for bad, line in problems:
+            if bad:
+                raise SettingsError(line)
 
     @property
     def embedded_state(self) -> dict[str, Any]:
@@ -159,7 +222,22 @@ class Settings(BaseSettings):
         state = self.embedded_state.get("postgres")
         if not state:
             raise RuntimeError("no PostgreSQL: run `hera services up` or set HERA_DATABASE_URL")
-        return f"postgresql://postgres@127.0.0.1:{state['port']}/hera"
+        password_file = self.home / "postgres" / "superuser.password"   # scram-sha-256 (pipeline.services)
+        login = f"postgres:{password_file.read_text().strip()}" if password_file.exists() else "postgres"
+        return f"postgresql://{login}@127.0.0.1:{state['port']}/hera"
+
+    def worker_dsn(self) -> str:
+        """The DSN the worker's ledger store logs in with: ``hera_worker`` (see ``ledger.roles``)."""
+        if self.worker_database_url is not None:
+            return self.worker_database_url.get_secret_value()
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        from pipeline.ledger.roles import WORKER_ROLE, with_login
+        return with_login(self.dsn(), WORKER_ROLE, self.embedded_worker_password())
+
+    def embedded_worker_password(self) -> str:
+        from pipeline.ledger.roles import secret_file
+        return secret_file(self.home / "postgres" / "worker.password")
 
     def topic(self, key: str) -> str:
         return f"{self.topic_prefix}{TOPICS[key]}"
@@ -167,16 +245,80 @@ class Settings(BaseSettings):
     def public_dict(self) -> dict[str, Any]:
         """Settings as JSON-safe values, with secrets masked."""
         data = self.model_dump(mode="json")
-        if self.database_url is not None:
-            data["database_url"] = mask_dsn(self.database_url.get_secret_value())
+        for name in ("database_url", "worker_database_url"):
+            secret = getattr(self, name)
+            if secret is not None:
+                data[name] = mask_dsn(secret.get_secret_value())
         return data
+
+    def occurred_at_window(self) -> Any:
+        """The plausible business dates, as validation takes them."""
+        from pipeline.domain.validate import OccurredAtWindow
+        return OccurredAtWindow(self.occurred_at_earliest, self.occurred_at_latest)
+
+
+PAYLOAD_BYTES_MAX_LIMIT = 1024 * 1024   # Kafka's default message.max.bytes
+AUDIT_KEY_BYTES_MIN = 32
+LOG_LEVELS = ("critical", "error", "warn", "warning", "info", "debug")
+SECRET_PARAMETERS = ("password", "sslpassword")
+MASK = "***"
+_KEYWORD_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMETERS) + r")(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message is one line naming it."""
+
+
+def settings_error_line(exc: Exception) -> str:
+    """One line naming the first bad setting of a pydantic ``ValidationError`` (or any error)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        name = "HERA_" + "_".join(str(part) for part in first.get("loc", ())).upper()
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return message if message.startswith(name) else f"{name}: {message}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def mask_dsn(dsn: str) -> str:
-    """Hide the password in a DSN: postgresql://user:***@host/db."""
-    if "@" not in dsn or "://" not in dsn:
-        return dsn
-    scheme, rest = dsn.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
+    """Hide every password in a DSN, in each form libpq takes.
+
+    ``postgresql://user:***@host/db?sslpassword=***`` (the userinfo password and any ``password`` /
+    ``sslpassword`` query parameter), and ``host=h user=u password=*** sslpassword=***`` (keyword
+    form, quoted values included). Anything else is left as it is.
+    """
+    if _URL.match(dsn):
+        scheme, rest = dsn.split("://", 1)
+        authority, sep, tail = _split_authority(rest)
+        if "@" in authority:
+            creds, hosts = authority.rsplit("@", 1)
+            if ":" in creds:
+                authority = f"{creds.split(':', 1)[0]}:{MASK}@{hosts}"
+        if "?" in tail:
+            path, query = tail.split("?", 1)
+            tail = path + "?" + "&".join(_mask_query_item(item) for item in query.split("&"))
+        return f"{scheme}://{authority}{sep}{tail}"
+    return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", dsn)
+
+
+def _split_authority(rest: str) -> tuple[str, str, str]:
+    """``user:pw@hosts`` and what follows it (``/db?…`` or ``?…``); the password may hold ``/`` or ``?``."""
+    at = rest.rfind("@")
+    cut = len(rest)
+    for stop in ("/", "?"):
+        index = rest.find(stop, at + 1)
+        if index != -1:
+            cut = min(cut, index)
+    return rest[:cut], "", rest[cut:]
+
+
+def _mask_query_item(item: str) -> str:
+    name, eq, _ = item.partition("=")
+    return f"{name}={MASK}" if eq and name.lower() in SECRET_PARAMETERS else item
+
+
+def _dsn_usable(dsn: str) -> bool:
+    if _URL.match(dsn):
+        return dsn.split("://", 1)[0] in ("postgres", "postgresql")
+    return "=" in dsn

@@ -7,12 +7,15 @@
 * ``hera.transactions.classified``: the validated envelope plus "classification" and "entry".
 * ``hera.entries.posted``: one message per journal entry, keyed by organisation, carrying
   ``entry_id`` so consumers can deduplicate.
-* ``hera.deadletter``: the value is the *original bytes*, unchanged; why and where from travel in
-  headers (the Kafka Connect DLQ convention), so replaying a dead letter is re-producing its value.
+* ``hera.deadletter``: the value is the original bytes with every card number masked
+  (``pan.mask_pan_bytes``); why and where from travel in headers (the Kafka Connect DLQ
+  convention), and ``hera-original-sha256`` names the unmasked original, which an authorised
+  operator fetches from the raw topic (``hera deadletter original``, see SECURITY.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,7 @@ import orjson
 from pipeline.domain.entries import JournalEntry
 from pipeline.domain.errors import HeraError
 from pipeline.domain.outcomes import Reason
+from pipeline.domain.pan import mask_pan_bytes, mask_pans
 
 DLQ_HEADER_REASON = "hera-reason"
 DLQ_HEADER_DETAIL = "hera-detail"
@@ -29,6 +33,7 @@ DLQ_HEADER_STAGE = "hera-stage"
 DLQ_HEADER_TOPIC = "hera-source-topic"
 DLQ_HEADER_PARTITION = "hera-source-partition"
 DLQ_HEADER_OFFSET = "hera-source-offset"
+DLQ_HEADER_ORIGINAL_SHA256 = "hera-original-sha256"
 DLQ_DETAIL_CHARS_MAX = 500
 
 
@@ -193,13 +198,14 @@ def dead_letter(raw: bytes, reason: Reason, detail: str, *, stage: str, topic: s
                 offset: int, key: bytes | None = None) -> Emit:
     headers = (
         (DLQ_HEADER_REASON, reason.value.encode()),
-        (DLQ_HEADER_DETAIL, detail[:DLQ_DETAIL_CHARS_MAX].encode()),
+        (DLQ_HEADER_DETAIL, mask_pans(detail)[:DLQ_DETAIL_CHARS_MAX].encode()),
         (DLQ_HEADER_STAGE, stage.encode()),
         (DLQ_HEADER_TOPIC, topic.encode()),
         (DLQ_HEADER_PARTITION, str(partition).encode()),
         (DLQ_HEADER_OFFSET, str(offset).encode()),
+        (DLQ_HEADER_ORIGINAL_SHA256, hashlib.sha256(raw).hexdigest().encode()),
     )
-    return Emit("deadletter", key, raw, headers)
+    return Emit("deadletter", None if key is None else mask_pan_bytes(key), mask_pan_bytes(raw), headers)
 
 
 def dead_letter_from_envelope(env: AnyEnvelope, reason: Reason, detail: str, *, stage: str) -> Emit:

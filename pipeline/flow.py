@@ -102,8 +102,8 @@ def audit_record(stage: str, org: str | None, event_id: str | None, outcome: str
 # ---------------------------------------------------------------- validate
 
 def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payload_bytes_max: int,
-                   stage: str = "validate", inline: Callable[[Record, str], bool] | None = None
-                   ) -> tuple[BatchResult, Work, set[str]]:
+                   stage: str = "validate", inline: Callable[[Record, str], bool] | None = None,
+                   window: Any = None) -> tuple[BatchResult, Work, set[str]]:
     """Validate and sanitise raw records. ``known_orgs=None`` means auto-provision every org.
 
     A valid event becomes a validated envelope: published to the validated topic, keyed by its
@@ -113,11 +113,12 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
     Returns the outputs, the work and the set of organisation ids seen that are not in ``known_orgs``
     (the caller provisions them when auto-provisioning is on).
     """
-    from pipeline.domain.validate import Rejected, validate_many
+    from pipeline.domain.validate import DEFAULT_WINDOW, Rejected, validate_many
 
     result, work = BatchResult(), Work()
     new_orgs: set[str] = set()
-    validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max)
+    validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max,
+                              window=window or DEFAULT_WINDOW)
     for rec, checked in zip(records, validated, strict=True):
         if isinstance(checked, Rejected):
             result.emits.append(dead_letter(rec.value, checked.reason, checked.detail, stage=stage,
@@ -158,6 +159,8 @@ class ClassifyContext:
     catalog: Any
     memory: Any = None
     org_catalogs: dict[str, Any] = field(default_factory=dict)
+    # (org, smart code) -> domain.outliers.AmountHistory, from ledger.history.amount_histories
+    histories: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def catalog_for(self, org: str) -> Any:
         return self.org_catalogs.get(org, self.catalog)
@@ -195,7 +198,8 @@ def review_reason(code: str | None) -> Reason | None:
         return Reason.INCOMPLETE_EVENT
 
 
-def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
+def decide_event(event: Any, cls: Any, catalog: Any, histories: Any = None) -> Decision:
+    from pipeline.domain.outliers import outlier_for
     from pipeline.domain.posting import build_entry
     from pipeline.domain.validate import Rejected
 
@@ -203,7 +207,9 @@ def decide_event(event: Any, cls: Any, catalog: Any) -> Decision:
     if isinstance(built, Rejected):
         return Decision(built.outcome, built.reason, None, built.detail)
     block = review_reason(cls.reason) or catalog.auto_post_block(
-        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount))
+        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount)) or (
+        outlier_for(histories, str(event.organization_id), cls.smart_code, Decimal(event.amount))
+        if histories else None)
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
 
 
@@ -220,7 +226,7 @@ def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, sta
     classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
     for env, event, cls in zip(envelopes, events, classifications, strict=True):
         org = str(event.organization_id)
-        decision = decide_event(event, cls, ctx.catalog_for(org))
+        decision = decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
         if decision.outcome == Outcome.REJECTED:
             reason = decision.reason or Reason.POISON
             result.emits.append(dead_letter_from_envelope(env, reason, decision.detail, stage=stage))

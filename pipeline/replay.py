@@ -8,11 +8,11 @@ which is the original bytes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.domain.strict_json import loads_strict
 
 REPLAY_IDLE_POLLS_MAX = 10
 
@@ -29,8 +29,8 @@ class ReplayRange:
 
 def org_of(value: bytes | None) -> str | None:
     try:
-        data = json.loads(value or b"")
-    except ValueError:
+        data = loads_strict(value or b"")
+    except ValueError:   # StrictJSONError included: hostile records are skipped by --org, never fatal
         return None
     return data.get("organization_id") if isinstance(data, dict) else None
 

@@ -17,68 +17,60 @@ Decision message (JSON)::
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pipeline.domain import strict_json
 from pipeline.domain.outcomes import Outcome, Reason, Rejected
+from pipeline.domain.strict_json import StrictJSONError, loads_strict
+from pipeline.domain.validate import sanitise_text
 from pipeline.envelopes import Record, dead_letter
 from pipeline.flow import BatchResult, audit_record
+from pipeline.ledger.tenancy import org_uuid
+from schemas.events import EVENT_ID_LENGTH_MAX
 
 DECISIONS = ("approve", "correct")
 REVIEWER_CHARS_MAX = 200
 DECISION_BYTES_MAX = 16 * 1024
 DECISION_DEPTH_MAX = 8  # a decision is a flat object: anything nested deeper is hostile
+_JSON_REASONS = {strict_json.TOO_DEEP: Reason.JSON_TOO_DEEP, strict_json.DUPLICATE_KEY: Reason.JSON_DUPLICATE_KEY}
 
 
-def loads_strict(raw: bytes, *, depth_max: int, bytes_max: int) -> Any:
-    """``json.loads`` that refuses (``ValueError``) input over ``bytes_max`` or nested deeper than
-    ``depth_max`` before parsing it, so hostile nesting never reaches the parser's recursion.
-    A local stand-in for ``pipeline.domain``'s own strict loader."""
-    if len(raw) > bytes_max:
-        raise ValueError(f"over {bytes_max} bytes")
-    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else str(raw)
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > depth_max:
-                raise ValueError(f"nested deeper than {depth_max}")
-        elif ch in "]}":
-            depth -= 1
-    return json.loads(text)
+def _load(raw: bytes) -> Any:
+    if len(raw) > DECISION_BYTES_MAX:
+        raise StrictJSONError(strict_json.NOT_JSON, f"over {DECISION_BYTES_MAX} bytes")
+    return loads_strict(raw, DECISION_DEPTH_MAX)
 
 
 def organization_of(raw: bytes) -> str | None:
-    """The organisation a decision message names, if it is a readable one."""
-    data = loads_strict(raw, depth_max=DECISION_DEPTH_MAX, bytes_max=DECISION_BYTES_MAX)
+    """The organisation a decision message names, if it is a readable one (never raises)."""
+    try:
+        data = _load(raw)
+    except StrictJSONError:
+        return None
     org = data.get("organization_id") if isinstance(data, dict) else None
     return org if isinstance(org, str) else None
 
 
 def parse_decision(raw: bytes, catalog: Any, key: bytes) -> dict[str, Any] | Rejected:
+    """The decision in ``raw``, or why it is refused; never raises, whatever the bytes (strict JSON:
+    size- and depth-limited, no repeated keys; see ``pipeline.domain.strict_json``), and only a
+    decision signed with ``key`` (``pipeline.web.signing``)."""
     from pipeline.web.signing import verify
 
     try:
-        data = loads_strict(raw, depth_max=DECISION_DEPTH_MAX, bytes_max=DECISION_BYTES_MAX)
-    except (ValueError, RecursionError):
-        return Rejected(Reason.ENCODING_INVALID, "decision is not JSON, too large or too deeply nested")
+        data = _load(raw)
+    except StrictJSONError as exc:
+        return Rejected(_JSON_REASONS.get(exc.kind, Reason.ENCODING_INVALID), f"decision: {exc.detail}")
     if isinstance(data, dict) and (unsigned := verify(data, key)) is not None:
         return unsigned
     if not isinstance(data, dict) or not isinstance(data.get("organization_id"), str) \
             or not isinstance(data.get("event_id"), str) or data.get("decision") not in DECISIONS:
         return Rejected(Reason.SCHEMA_INVALID, "need organization_id, event_id and decision approve|correct")
+    if org_uuid(data["organization_id"]) is None or not 1 <= len(data["event_id"]) <= EVENT_ID_LENGTH_MAX:
+        return Rejected(Reason.SCHEMA_INVALID, "organization_id must be a UUID and event_id 1-128 characters")
     if data["decision"] == "correct" and not catalog.is_known(str(data.get("smart_code"))):
         return Rejected(Reason.SMART_CODE_INVALID, "a correction needs a smart code of the catalog")
-    reviewer = str(data.get("reviewer") or "reviewer")[:REVIEWER_CHARS_MAX]
+    reviewer = sanitise_text(str(data.get("reviewer") or "reviewer"))[:REVIEWER_CHARS_MAX] or "reviewer"
     return {**data, "reviewer": reviewer}
 
 

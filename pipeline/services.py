@@ -78,7 +78,15 @@ class PostgresHandle:
     pid: int | None = None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        """The superuser's DSN, with the generated password (a server initialised before scram had none)."""
+        password = superuser_password_file(self.data_dir)
+        login = f"postgres:{password.read_text().strip()}" if password.exists() else "postgres"
+        return f"postgresql://{login}@127.0.0.1:{self.port}/{database}"
+
+
+def superuser_password_file(data_dir: Path) -> Path:
+    """Where the embedded server's generated superuser password is kept (mode 0600, beside the data)."""
+    return data_dir.parent / "superuser.password"
 
 
 def _run_as() -> list[str]:
@@ -115,10 +123,22 @@ def init_postgres(data_dir: Path) -> None:
         shutil.chown(data_dir, PG_SYSTEM_USER if _run_as() else None)
         _grant_traverse(data_dir.parent)
         _grant_traverse(bins)
-    result = subprocess.run(
-        [*_run_as(), str(bins / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust",
-         "-E", "UTF8", "--no-locale", "--no-instructions"],
-        capture_output=True, text=True)
+    # scram-sha-256 for every connection, local or TCP, with a generated superuser password
+    from pipeline.ledger.roles import secret_file
+    password = secret_file(superuser_password_file(data_dir))
+    pwfile = data_dir.parent / f".initdb-pw-{os.getpid()}"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    if _run_as():
+        shutil.chown(pwfile, PG_SYSTEM_USER)   # initdb runs as that user and must read it
+    try:
+        result = subprocess.run(
+            [*_run_as(), str(bins / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "scram-sha-256",
+             f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale", "--no-instructions"],
+            capture_output=True, text=True)
+    finally:
+        pwfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise ServiceError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 

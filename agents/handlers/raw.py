@@ -26,7 +26,8 @@ class Raw:
         rt, settings = self.ctx.rt, self.ctx.settings
         known = await rt.known_orgs()
         out, work, seen = validate_batch(records, known_orgs=None if settings.auto_provision_orgs else known,
-                                         payload_bytes_max=settings.payload_bytes_max, inline=self.on_its_partition)
+                                         payload_bytes_max=settings.payload_bytes_max, inline=self.on_its_partition,
+                                         window=settings.occurred_at_window())
         await rt.provision(seen - known)
         return Staged(out, work)
 

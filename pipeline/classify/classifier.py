@@ -4,7 +4,8 @@ Order of evidence for one event:
 
 1. ``kind`` present → docs/catalog.md rule (``rules.py``); bill lines without a category are
    classified by the text model and their confidence caps the bill's.
-2. A valid producer ``smart_code`` allowed for the line's direction → accepted (``producer``).
+2. A producer's ``smart_code`` is only a hint: the classification below must agree with it, or
+   the event goes to review (``SMART_CODE_HINT_DISAGREES``); it never sets the confidence.
 3. The organisation's memory (``memory.OrgMemory``): exact counterparty / merchant key, or a
    promoted org rule → ``memory`` / ``org_rule`` with its own honest confidence.
 4. The text model (``model.LinearModel``) → calibrated ``model`` classification.
@@ -19,19 +20,20 @@ import gc
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 
 from pipeline.classify import features
-from pipeline.classify.codes import SUSPENSE, allowed_codes, enum_value
+from pipeline.classify.codes import SUSPENSE, enum_value
 from pipeline.classify.model import MODEL_DIR, LinearModel, Prediction
 from pipeline.classify.rules import classify_structured, line_has_expense_code
 from pipeline.classify.types import Classification
 
 ALTERNATIVES_MAX = 3
-PRODUCER_CONFIDENCE = 1.0
+SMART_CODE_HINT_DISAGREES = "SMART_CODE_HINT_DISAGREES"
 
 
 class _LineEvent:
@@ -85,14 +87,15 @@ class Classifier:
                     if line_has_expense_code(line):
                         structured[i][1][j] = (line.category, 1.0)
                 continue
-            results[i] = self._producer(event) or self._remember(event, org_memory)
+            results[i] = self._remember(event, org_memory)
             if results[i] is None:
                 model_rows.append((i, None, event))
         if model_rows:
             self._apply_model(model_rows, results, structured)
         for i, (rule, line_codes) in structured.items():
             results[i] = self._structured_result(events[i], rule, line_codes)
-        return cast("list[Classification]", results)
+        return [hint_checked(event, cls) for event, cls in zip(events, cast("list[Classification]", results),
+                                                                strict=True)]
 
     def classify(self, event: object, *, org_memory=None) -> Classification:
         return self.classify_batch([event], org_memory=org_memory)[0]
@@ -101,13 +104,6 @@ class Classifier:
         return self.thresholds.get(smart_code, default)
 
     # -- evidence sources -------------------------------------------------------------------
-
-    @staticmethod
-    def _producer(event: object) -> Classification | None:
-        code = getattr(event, "smart_code", None)
-        if not code or code == SUSPENSE or code not in allowed_codes(enum_value(getattr(event, "direction", None))):
-            return None
-        return Classification(code, PRODUCER_CONFIDENCE, ((code, PRODUCER_CONFIDENCE),), "producer")
 
     @staticmethod
     def _remember(event: object, org_memory) -> Classification | None:
@@ -139,6 +135,14 @@ class Classifier:
             reason = reason or "LINE_UNCLASSIFIED"
         return Classification(rule.smart_code, round(confidence, 4), ((rule.smart_code, round(confidence, 4)),),
                               "rule", line_codes=codes, reason=reason)
+
+
+def hint_checked(event: object, cls: Classification) -> Classification:
+    """``cls``, sent to review when the producer's ``smart_code`` hint names another code."""
+    hint = getattr(event, "smart_code", None)
+    if not hint or hint == cls.smart_code or cls.reason:
+        return cls
+    return replace(cls, reason=SMART_CODE_HINT_DISAGREES)
 
 
 @contextmanager

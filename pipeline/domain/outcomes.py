@@ -46,11 +46,22 @@ class Reason(StrEnum):
     AMOUNT_OVER_CAP = "AMOUNT_OVER_CAP"
     SUSPENSE = "SUSPENSE"
     INCOMPLETE_EVENT = "INCOMPLETE_EVENT"
+    # added later, so last (codes are never renumbered); see SECURITY.md
+    EVENT_ID_CONTAINS_PAN = "EVENT_ID_CONTAINS_PAN"  # a card number in the idempotency key
+    JSON_DUPLICATE_KEY = "JSON_DUPLICATE_KEY"      # an object repeats a key (which one wins is ambiguous)
+    JSON_TOO_DEEP = "JSON_TOO_DEEP"                # nesting beyond the parser's depth limit
+    ORG_ID_NIL = "ORG_ID_NIL"                      # organization_id 00000000-0000-0000-0000-000000000000
+    OCCURRED_AT_IMPLAUSIBLE = "OCCURRED_AT_IMPLAUSIBLE"  # outside the configured window of business dates
+    TRANSFER_ACCOUNTS_INVALID = "TRANSFER_ACCOUNTS_INVALID"  # not two distinct bank/cash accounts
+    # review reasons (not dead-letter), added later:
+    SMART_CODE_HINT_DISAGREES = "SMART_CODE_HINT_DISAGREES"  # producer's smart_code is not the classifier's
+    AMOUNT_OUTLIER = "AMOUNT_OUTLIER"              # far above the organisation's history for the code
 
 
 REJECTION_PRECEDENCE: tuple[Reason, ...] = tuple(
     r for r in Reason if r not in {Reason.LOW_CONFIDENCE, Reason.AMOUNT_OVER_CAP, Reason.SUSPENSE,
-                                   Reason.INCOMPLETE_EVENT, Reason.LINE_UNCLASSIFIED}
+                                   Reason.INCOMPLETE_EVENT, Reason.LINE_UNCLASSIFIED,
+                                   Reason.SMART_CODE_HINT_DISAGREES, Reason.AMOUNT_OUTLIER}
 )
 
 

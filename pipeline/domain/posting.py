@@ -23,7 +23,9 @@ on an expense code) the sides are reversed: the money really moved that way.
 
 Internal transfers: DR ``metadata.to_account`` / CR ``metadata.from_account``, each defaulting to
 the bank account (1010 or its org override); an org with several bank accounts either names
-them in metadata or remaps 1010 through its account overrides.
+them in metadata or remaps 1010 through its account overrides. Both must be money accounts
+(``TRANSFER_ACCOUNTS``: cash 1000 and bank 1010, or the org's accounts they are remapped to) and
+distinct, else ``TRANSFER_ACCOUNTS_INVALID``: a producer cannot move cash into revenue by naming it.
 
 Every line carries the entry's smart code; org account overrides are applied last.
 """
@@ -276,6 +278,12 @@ def _transfer(ctx: _Ctx) -> list[Leg]:
     metadata, amount = ctx.event.metadata or {}, ctx.event.amount
     to_account = _metadata_account(metadata, "to_account", ctx.money)
     from_account = _metadata_account(metadata, "from_account", ctx.money)
+    catalog = ctx.catalog
+    money = {catalog.account(code) for code in TRANSFER_ACCOUNTS}
+    ends = (catalog.account(to_account), catalog.account(from_account))
+    if ends[0] == ends[1] or not set(ends) <= money:
+        raise _Reject(Reason.TRANSFER_ACCOUNTS_INVALID,
+                      "a transfer moves money between two distinct cash or bank accounts")
     return [Leg(to_account, "DR", amount), Leg(from_account, "CR", amount)]
 
 
@@ -288,6 +296,7 @@ def _metadata_account(metadata: Mapping[str, object], key: str, default: str) ->
     return value
 
 
+TRANSFER_ACCOUNTS = ("1000", "1010")   # SPEC §4: cash and bank (org overrides apply)
 RECIPES: Mapping[str, Callable[[_Ctx], list[Leg]]] = {
     "invoice": _invoice, "credit_note": _credit_note, "money_in": _money_in, "money_out": _money_out,
     "bill": _bill, "pos_summary": _pos_summary, "payroll": _payroll, "goods_received": _goods_received,

@@ -7,8 +7,15 @@ detail that never echoes field values. Sanitising happens *before* anything is s
 * control characters become spaces, invisible bidi/zero-width characters are dropped, lone
   surrogates become U+FFFD, text is NFC-normalised and (outside ``metadata``) whitespace is
   collapsed; length limits are enforced on the sanitised text;
-* card numbers (13–19 digits, optionally grouped by spaces or dashes, Luhn-valid) are masked as
-  first six + ``*`` + last four in every text field, including every string in ``metadata``.
+* card numbers (13–19 Luhn-valid digits, grouped by any run of spaces or dashes, seen through
+  NFKC; see ``pipeline.domain.pan``) are masked as first six + ``*`` + last four in every text
+  field, in every string and every key of ``metadata`` at any depth, and in rejection details;
+  an ``event_id`` holding one is rejected ``EVENT_ID_CONTAINS_PAN`` (it would be stored as a key).
+
+Hostile input is refused, never crashed on: JSON is parsed by ``strict_json.loads_strict``
+(depth limit ``JSON_DEPTH_MAX`` -> ``JSON_TOO_DEEP``, a repeated key -> ``JSON_DUPLICATE_KEY``), the
+nil organisation id is ``ORG_ID_NIL``, and ``occurred_at`` outside ``OccurredAtWindow`` is
+``OCCURRED_AT_IMPLAUSIBLE``.
 
 An event whose ``schema_version`` is an integer other than 1 is ``SCHEMA_VERSION_UNSUPPORTED``
 before any v1 schema check: the v1 schema says nothing about another version's fields.
@@ -27,36 +34,55 @@ against the straightforward forms over arbitrary input.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.domain import strict_json
 from pipeline.domain.canonical import canonical_bytes, orjson_exact
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
+from pipeline.domain.pan import (  # noqa: F401  (_DIGIT_RUN, _mask_run: the plain form the property tests use)
+    _DIGIT_RUN,
+    _PAN_CANDIDATE,
+    PAN_DIGITS_MAX,
+    PAN_DIGITS_MIN,
+    _mask_run,
+    contains_pan,
+    luhn_valid,
+    mask_pans,
+)
+from pipeline.domain.strict_json import StrictJSONError, loads_strict
 from schemas.events import SCHEMA_VERSION, RawTransactionV1
 
-__all__ = ["PAYLOAD_BYTES_MAX", "Rejected", "Validated", "body_fingerprint", "content_fingerprint", "mask_pans",
-           "sanitise_text", "validate_many", "validate_raw"]
+__all__ = ["PAYLOAD_BYTES_MAX", "OccurredAtWindow", "Rejected", "Validated", "body_fingerprint",
+           "content_fingerprint", "luhn_valid", "mask_pans", "sanitise_text", "validate_many", "validate_raw"]
 
 PAYLOAD_BYTES_MAX = 65536
 METADATA_DEPTH_MAX = 16
+JSON_DEPTH_MAX = 32          # the whole event; the schema's deepest field (metadata) is 16 below it
 DETAIL_LENGTH_MAX = 200
 TEXT_FIELDS = ("description", "counterparty", "reference", "smart_code")
-PAN_DIGITS_MIN, PAN_DIGITS_MAX = 13, 19
 STAGE_RUN = 128   # events per stage in validate_many
+NIL_ORG_ID = "00000000-0000-0000-0000-000000000000"
 
 _ERROR_REASONS = {
     "amount_invalid": Reason.AMOUNT_INVALID,
     "currency_unknown": Reason.CURRENCY_UNKNOWN,
     "tax_invalid": Reason.TAX_INVALID,
     "schema_version_unsupported": Reason.SCHEMA_VERSION_UNSUPPORTED,
+}
+_JSON_REASONS = {
+    strict_json.NOT_JSON: Reason.ENCODING_INVALID,
+    strict_json.NON_FINITE: Reason.ENCODING_INVALID,
+    strict_json.NUMBER_RANGE: Reason.SCHEMA_INVALID,
+    strict_json.TOO_DEEP: Reason.JSON_TOO_DEEP,
+    strict_json.DUPLICATE_KEY: Reason.JSON_DUPLICATE_KEY,
 }
 _PRECEDENCE = {reason: index for index, reason in enumerate(Reason)}
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -67,11 +93,19 @@ _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROLS_OR_SURROGATES = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ASCII_CONTROLS_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F)}
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
-# PAN_DIGITS_MIN (13) digits in a row, each pair separated by at most one space or dash: every
-# digit run that holds a card number contains such a stretch, so text without one has nothing to mask.
-_PAN_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
-_GROUP_SPLIT = re.compile(r"([ -])")
+
+
+@dataclass(frozen=True, slots=True)
+class OccurredAtWindow:
+    """The plausible business dates: ``earliest <= occurred_at < latest`` (settings
+    ``HERA_OCCURRED_AT_EARLIEST`` / ``HERA_OCCURRED_AT_LATEST``). Outside it an event is rejected
+    ``OCCURRED_AT_IMPLAUSIBLE`` instead of reaching the ledger (year 0001 or 9999 poisons a batch)."""
+
+    earliest: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    latest: datetime = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+DEFAULT_WINDOW = OccurredAtWindow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +127,14 @@ class _Bad(Exception):
         self.reason, self.detail = reason, detail
 
 
-def validate_raw(raw: bytes, *, payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> Validated | Rejected:
+def validate_raw(raw: bytes, *, payload_bytes_max: int = PAYLOAD_BYTES_MAX,
+                 window: OccurredAtWindow = DEFAULT_WINDOW) -> Validated | Rejected:
     """Decode, sanitise and validate one raw event; never raises on any input bytes."""
-    return _finished(_modelled(_cleaned(raw, payload_bytes_max)))
+    return _finished(_modelled(_cleaned(raw, payload_bytes_max)), window)
 
 
-def validate_many(raws: Sequence[bytes], *, payload_bytes_max: int = PAYLOAD_BYTES_MAX
-                  ) -> list[Validated | Rejected]:
+def validate_many(raws: Sequence[bytes], *, payload_bytes_max: int = PAYLOAD_BYTES_MAX,
+                  window: OccurredAtWindow = DEFAULT_WINDOW) -> list[Validated | Rejected]:
     """``[validate_raw(raw) for raw in raws]``, computed stage by stage.
 
     Each stage runs over a run of ``STAGE_RUN`` events before the next one starts. The results are
@@ -111,7 +146,7 @@ def validate_many(raws: Sequence[bytes], *, payload_bytes_max: int = PAYLOAD_BYT
     for start in range(0, len(raws), STAGE_RUN):
         cleaned = [_cleaned(raw, payload_bytes_max) for raw in raws[start:start + STAGE_RUN]]
         modelled = [_modelled(clean) for clean in cleaned]
-        out += [_finished(event) for event in modelled]
+        out += [_finished(event, window) for event in modelled]
     return out
 
 
@@ -142,10 +177,16 @@ def _modelled(clean: dict[str, Any] | Rejected) -> RawTransactionV1 | Rejected:
         return rejected
 
 
-def _finished(event: RawTransactionV1 | Rejected) -> Validated | Rejected:
-    """Stage 3: the event dumped to JSON once, for its fingerprint and its envelope."""
+def _finished(event: RawTransactionV1 | Rejected, window: OccurredAtWindow) -> Validated | Rejected:
+    """Stage 3: the plausibility checks, then the event dumped to JSON once, for its fingerprint and
+    its envelope."""
     if isinstance(event, Rejected):
         return event
+    if event.organization_id == NIL_ORG_ID:
+        return Rejected(Reason.ORG_ID_NIL, "organization_id is the nil UUID")
+    if not window.earliest <= event.occurred_at < window.latest:
+        return Rejected(Reason.OCCURRED_AT_IMPLAUSIBLE,
+                        f"occurred_at outside [{window.earliest.date()}, {window.latest.date()})")
     body = event.model_dump(mode="json", exclude_none=True)
     return Validated(event=event, fingerprint=body_fingerprint(body), body=body)
 
@@ -198,55 +239,6 @@ def sanitise_text(text: str, *, collapse: bool = True) -> str:
     return mask_pans(text)
 
 
-def mask_pans(text: str) -> str:
-    """Mask every Luhn-valid card number (13–19 digits, grouped by spaces/dashes) as 123456*7890.
-
-    Text without 13 digits separated by at most one space or dash each has no digit run long
-    enough to hold a card number, so it is returned as it is without the run-by-run search.
-    """
-    if _PAN_CANDIDATE.search(text) is None:
-        return text
-    return _DIGIT_RUN.sub(_mask_run, text)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def _mask_run(match: re.Match[str]) -> str:
-    run = match.group(0)
-    if sum(ch.isdigit() for ch in run) < PAN_DIGITS_MIN:
-        return run
-    tokens = _GROUP_SPLIT.split(run)
-    groups, seps = tokens[0::2], tokens[1::2]
-    out: list[str] = []
-    i = 0
-    while i < len(groups):
-        best, digits = -1, ""
-        for j in range(i, len(groups)):    # longest span of whole groups that is a card number
-            digits += groups[j]
-            if len(digits) > PAN_DIGITS_MAX:
-                break
-            if len(digits) >= PAN_DIGITS_MIN and luhn_valid(digits):
-                best = j
-        if best >= 0:
-            pan = "".join(groups[i:best + 1])
-            out.append(f"{pan[:6]}*{pan[-4:]}")
-            i = best + 1
-        else:
-            out.append(groups[i])
-            i += 1
-        if i < len(groups):
-            out.append(seps[i - 1])
-    return "".join(out)
-
-
 def _decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise _Bad(Reason.ENCODING_INVALID, "payload is not bytes")
@@ -257,42 +249,19 @@ def _decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _Bad(Reason.ENCODING_INVALID, f"not UTF-8 at byte {exc.start}") from None
     try:
-        if text.startswith("\ufeff"):   # what json.loads checks before it decodes
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        obj = _DECODER.decode(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise _Bad(Reason.ENCODING_INVALID, f"not JSON: {str(exc)[:80]}") from None
-    except _NonFinite:
-        raise _Bad(Reason.ENCODING_INVALID, "NaN and Infinity are not JSON") from None
-    except ValueError as exc:   # float overflow, integer with too many digits
-        raise _Bad(Reason.SCHEMA_INVALID, f"number out of range: {str(exc)[:60]}") from None
+        obj = loads_strict(text, JSON_DEPTH_MAX)
+    except StrictJSONError as exc:
+        raise _Bad(_JSON_REASONS[exc.kind], exc.detail) from None
     if not isinstance(obj, dict):
         raise _Bad(Reason.SCHEMA_INVALID, "event must be a JSON object")
     return obj
 
 
-class _NonFinite(Exception):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonFinite(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number too large")
-    return value
-
-
-# One decoder for every call: ``json.loads`` with these hooks would build the same one each time.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
 def _sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
     clean = dict(obj)
     event_id = clean.get("event_id")
+    if isinstance(event_id, str) and contains_pan(event_id):
+        raise _Bad(Reason.EVENT_ID_CONTAINS_PAN, "event_id holds a card number")
     if isinstance(event_id, str) and (event_id != event_id.strip()
                                       or _CONTROLS_OR_SURROGATES.search(event_id)):
         raise _Bad(Reason.SCHEMA_INVALID, "event_id: control characters or surrounding whitespace")
@@ -319,7 +288,10 @@ def _sanitise_json(value: Any, depth: int) -> Any:
     if isinstance(value, list):
         return [_sanitise_json(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {sanitise_text(str(k), collapse=False): _sanitise_json(v, depth + 1) for k, v in value.items()}
+        clean = {sanitise_text(str(k), collapse=False): _sanitise_json(v, depth + 1) for k, v in value.items()}
+        if len(clean) != len(value):
+            raise _Bad(Reason.SCHEMA_INVALID, "metadata keys collide once sanitised")
+        return clean
     return value
 
 
@@ -330,4 +302,4 @@ def _rejection(exc: ValidationError) -> Rejected:
     reason, err = ranked[0]
     where = ".".join(str(part) for part in err["loc"]) or "event"
     detail = f"{where}: {err['msg']}"
-    return Rejected(reason, detail[:DETAIL_LENGTH_MAX])
+    return Rejected(reason, mask_pans(detail)[:DETAIL_LENGTH_MAX])   # a field name may hold a card number

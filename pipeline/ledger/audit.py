@@ -1,24 +1,35 @@
-"""The audit log's hash chain: a pure part (canonical form, link hashing, chain checking) and
+"""The audit log's keyed hash chain: a pure part (canonical form, link hashing, chain checking) and
 ``verify_audit``, which re-walks the chains stored in PostgreSQL.
 
 Per organisation, rows are numbered ``seq = 1, 2, 3 …`` and
 
-    hash = sha256(prev_hash || canonical(row))        prev_hash of seq 1 = GENESIS_HASH
+    hash = HMAC-SHA256(key, prev_hash || canonical(row))     prev_hash of seq 1 = GENESIS_HASH
 
 where ``canonical`` is compact, key-sorted JSON of the row's content (organisation, seq,
-record_key, occurred_at in UTC ISO 8601 with microseconds, actor, action, subject, payload).
-Editing any field, deleting a row, or reordering rows breaks a link; deleting the newest rows is
-caught by comparing with the head kept in ``audit_heads``.
+record_key, occurred_at in UTC ISO 8601 with microseconds, actor, action, subject, payload) and
+the key lives outside the database (``audit_keys``): a superuser who edits rows cannot re-compute
+the links. Editing any field, deleting a row, or reordering rows breaks a link; deleting the newest
+rows is caught by the head kept in ``audit_heads`` and, should the head be rewound too, by a
+signed checkpoint kept outside the database (``audit_keys.write_checkpoint``).
+
+An ``entries.posted`` row lists each entry it records with a digest of its content
+(``entry_digest``: the header and every line's account, side, amount and currency), so the chain
+covers every line, and ``hera verify`` re-computes the digests from the ledger.
+
+Rows written before the chain was keyed (migration 0010 records where, per organisation, in
+``audit_chain_epochs``) keep their plain ``sha256(prev_hash || canonical(row))`` links.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -27,7 +38,7 @@ from pipeline.domain.canonical import canonical_bytes, orjson_exact
 
 GENESIS_HASH = "0" * 64
 #: The action of the row that records a posting batch's entries of one organisation; its payload is
-#: {"entries": [[entry_id, event_id, smart_code, currency, total, line_count], ...]}.
+#: {"entries": [[entry_id, event_id, smart_code, currency, total, line_count, entry_digest], ...]}.
 ENTRIES_POSTED = "entries.posted"
 _PLAIN_SCALARS = (str, int, bool)
 # What json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) does,
@@ -151,12 +162,42 @@ def _canonical_json(organization_id: str, seq: int, record_key: str | None, occu
     return _CANONICAL_JSON.encode(body).encode("utf-8")
 
 
-def link_hash(prev_hash: str, content: bytes) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+def link_hash(prev_hash: str, content: bytes, key: bytes | None = None) -> str:
+    """The link: HMAC-SHA256 with ``key``; plain SHA-256 for a row from before the chain was keyed."""
+    if key is None:
+        return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
+    return hmac.new(key, prev_hash.encode("ascii") + content, hashlib.sha256).hexdigest()
 
 
-def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str) -> list[ChainedRow]:
-    """Chain ``records`` (all of one organisation) after the head ``(head_seq, head_hash)``."""
+def entry_digest(entry_id: str, event_id: str, smart_code: str, currency: str, total: Any, transaction_date: str,
+                 lines: Iterable[tuple[str, str, Any, str]]) -> str:
+    """sha256 (hex) of an entry's header and every line (account code, side, amount, currency), in
+    line order; amounts as plain decimals without trailing zeros, so ``12.50`` from Python and
+    ``12.5000`` from PostgreSQL agree."""
+    # json.dumps(body, separators=(",", ":"), ensure_ascii=False) of
+    # [id, event_id, smart_code, currency, total, date, [[account, side, amount, currency], ...]],
+    # written out with the same string encoder (a test holds the two to the same bytes)
+    enc = _encode_str
+    rows = ",".join(f"[{enc(str(a))},{enc(str(sd))},{enc(_decimal_text(m))},{enc(str(c))}]" for a, sd, m, c in lines)
+    text = (f"[{enc(str(entry_id).lower())},{enc(event_id)},{enc(smart_code)},{enc(currency)},"
+            f"{enc(_decimal_text(total))},{enc(transaction_date)},[{rows}]]")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _decimal_text(value: Any) -> str:
+    """A decimal as plain text without trailing zeros: 12.50 and 12.5000 are both ``12.5``."""
+    text = value if isinstance(value, str) else str(value)
+    if "E" in text or "e" in text:
+        text = format(Decimal(text), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0", "0") else text
+
+
+def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str, key: bytes | None = None
+          ) -> list[ChainedRow]:
+    """Chain ``records`` (all of one organisation) after the head ``(head_seq, head_hash)``, keyed by
+    ``key`` (None: the unkeyed form, for tests of rows from before the key)."""
     rows: list[ChainedRow] = []
     prev_hash, seq = head_hash, head_seq
     for rec in records:
@@ -166,19 +207,22 @@ def chain(records: Sequence[AuditRecord], head_seq: int, head_hash: str) -> list
         occurred_at = occurred_at.astimezone(UTC)
         org = str(rec.organization_id).lower()
         digest = link_hash(prev_hash, canonical(org, seq, rec.record_key, occurred_at, rec.actor, rec.action,
-                                                rec.subject, payload))
+                                                rec.subject, payload), key)
         rows.append(ChainedRow(org, seq, rec.record_key, occurred_at, rec.actor, rec.action, rec.subject, payload,
                                prev_hash, digest))
         prev_hash = digest
     return rows
 
 
-def check_chain(rows: Iterable[Mapping[str, Any]], head: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+def check_chain(rows: Iterable[Mapping[str, Any]], head: tuple[int, str] | None = None, key: bytes | None = None,
+                keyed_from_seq: int = 1) -> list[dict[str, Any]]:
     """Breaks in one organisation's chain, rows given in ``seq`` order (empty list: intact).
 
+    Rows from ``keyed_from_seq`` on are checked with ``key`` (all rows unkeyed when it is None).
     Each break is ``{"organization_id", "seq", "kind"}`` with kind ``seq_gap`` (a row missing or
     renumbered), ``link`` (prev_hash is not the previous row's hash: deleted or reordered rows),
-    ``hash`` (content edited), or ``head`` (the newest rows were removed).
+    ``hash`` (content edited, or links re-computed without the key), or ``head`` (the newest rows
+    were removed).
     """
     breaks: list[dict[str, Any]] = []
     prev_hash, expected_seq, org = GENESIS_HASH, 1, None
@@ -194,7 +238,7 @@ def check_chain(rows: Iterable[Mapping[str, Any]], head: tuple[int, str] | None 
             payload = json.loads(payload)
         content = canonical(org, seq, row["record_key"], row["occurred_at"], row["actor"], row["action"],
                             row["subject"], payload)
-        if link_hash(row["prev_hash"], content) != row["hash"]:
+        if link_hash(row["prev_hash"], content, key if seq >= keyed_from_seq else None) != row["hash"]:
             breaks.append({"organization_id": org, "seq": seq, "kind": "hash"})
         prev_hash, expected_seq = row["hash"], seq + 1
     if head is not None and (head[0] != expected_seq - 1 or head[1] != prev_hash):
@@ -202,17 +246,28 @@ def check_chain(rows: Iterable[Mapping[str, Any]], head: tuple[int, str] | None 
     return breaks
 
 
-async def verify_audit(conn: asyncpg.Connection, org_id: str | None = None) -> dict[str, Any]:
+async def verify_audit(conn: asyncpg.Connection, org_id: str | None = None, *, key: bytes | None = None,
+                       checkpoint: Any = None) -> dict[str, Any]:
     """Re-walk the stored chains (all organisations, or one) and report breaks as JSON-able counts.
 
+    ``key``: the chain's HMAC key (default: ``audit_keys.load_key()``). ``checkpoint``: an
+    ``audit_keys.Checkpoint`` read from outside the database; each head it holds must still be in
+    the chain (kind ``checkpoint`` otherwise: rows deleted together with their head).
     Needs a connection that sees every row of the organisations checked: the admin (migrating)
     user, or one acting for ``org_id`` under row-level security.
     """
+    from pipeline.ledger.audit_keys import load_key
+
+    key = key if key is not None else load_key()
     orgs_sql = "SELECT organization_id FROM audit_heads UNION SELECT DISTINCT organization_id FROM audit_log"
     if org_id is None:
         orgs = [r["organization_id"] for r in await conn.fetch(orgs_sql)]
+        if checkpoint is not None:
+            orgs = sorted({str(o) for o in orgs} | set(checkpoint.heads))
     else:
         orgs = [org_id]
+    epochs = {str(r["organization_id"]): r["keyed_from_seq"]
+              for r in await conn.fetch("SELECT organization_id, keyed_from_seq FROM audit_chain_epochs")}
     rows_total, breaks = 0, []
     for org in sorted(str(o) for o in orgs):
         rows = await conn.fetch(
@@ -221,6 +276,32 @@ async def verify_audit(conn: asyncpg.Connection, org_id: str | None = None) -> d
         head_row = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE organization_id = $1", org)
         head = (head_row["seq"], head_row["hash"]) if head_row else ((0, GENESIS_HASH) if rows else None)
         rows_total += len(rows)
-        breaks.extend(check_chain(rows, head))
-    return {"ok": not breaks, "organizations": len(orgs), "rows": rows_total, "breaks": len(breaks),
-            "break_details": breaks[:BREAKS_REPORTED_MAX]}
+        breaks.extend(check_chain(rows, head, key, epochs.get(org, 1)))
+        if checkpoint is not None and org in checkpoint.heads:
+            seq, digest = checkpoint.heads[org]
+            if seq > 0 and not any(r["seq"] == seq and r["hash"] == digest for r in rows):
+                breaks.append({"organization_id": org, "seq": seq, "kind": "checkpoint"})
+    result = {"ok": not breaks, "organizations": len(orgs), "rows": rows_total, "breaks": len(breaks),
+              "break_details": breaks[:BREAKS_REPORTED_MAX]}
+    if checkpoint is not None:
+        result["checkpoint"] = {"created_at": checkpoint.created_at, "organizations": len(checkpoint.heads)}
+    return result
+
+
+async def chain_heads(conn: asyncpg.Connection) -> dict[str, tuple[int, str]]:
+    """Every organisation's chain head (admin connection), for a checkpoint."""
+    return {str(r["organization_id"]): (r["seq"], r["hash"])
+            for r in await conn.fetch("SELECT organization_id, seq, hash FROM audit_heads ORDER BY organization_id")}
+
+
+def entries_posted_payload(entries: Iterable[tuple[Any, str]]) -> dict[str, Any]:
+    """The payload of an ``entries.posted`` row: per (JournalEntry, entry_id), what identifies it and
+    ``entry_digest`` of its header and lines."""
+    from pipeline.ledger.posting import business_date
+
+    return {"entries": [[entry_id, entry.event_id, entry.smart_code, entry.currency, str(entry.total),
+                         len(entry.lines),
+                         entry_digest(entry_id, entry.event_id, entry.smart_code, entry.currency, entry.total,
+                                      business_date(entry.occurred_at).isoformat(),
+                                      ((line.account, line.side, line.amount, line.currency) for line in entry.lines))]
+                        for entry, entry_id in entries]}

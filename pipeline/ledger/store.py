@@ -129,11 +129,10 @@ _INSERT_AUDIT = f"""
 WITH ins AS (
     INSERT INTO audit_log ({", ".join(_AUDIT_COLUMNS)}) SELECT {", ".join(_AUDIT_COLUMNS)} FROM pg_temp.stage_audit
 )
-UPDATE audit_heads h SET seq = x.seq, hash = x.hash
-  FROM (SELECT DISTINCT ON (organization_id) organization_id, seq, hash
-          FROM pg_temp.stage_audit ORDER BY organization_id, seq DESC) x
- WHERE h.organization_id = x.organization_id
+SELECT 1
 """
+# heads move only through the SECURITY DEFINER function of migration 0010 (to the newest row in audit_log)
+_ADVANCE_HEADS = "SELECT hera_audit_advance_heads($1::uuid[])"
 # Fire the commit-time balance check (0002/0004) at this point of the transaction instead.
 _CHECK_BALANCE_NOW = "SET CONSTRAINTS universal_transactions_balanced IMMEDIATE"
 _EXISTING = """
@@ -147,17 +146,17 @@ SELECT o.id AS org, e.entity_code AS code, e.id AS account_id
  WHERE o.id = ANY($1::uuid[])
 """
 _CLOSED = "SELECT organization_id, period FROM posting_periods WHERE organization_id = ANY($1::uuid[]) AND closed"
-_LOCK_HEADS = """
-SELECT organization_id, seq, hash FROM audit_heads WHERE organization_id = ANY($1::uuid[])
- ORDER BY organization_id FOR UPDATE
-"""
+_LOCK_HEADS = "SELECT organization_id, seq, hash FROM hera_audit_lock_heads($1::uuid[])"   # creates missing heads
 
 
 class LedgerStore:
     """Writes and tenant-scoped reads of the ledger through an asyncpg pool."""
 
     def __init__(self, pool: asyncpg.Pool, *, timeout_seconds: float, attempts_max: int = ATTEMPTS_MAX,
-                 clock: Callable[[], datetime] | None = None, caches: OrgCaches | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, caches: OrgCaches | None = None,
+                 audit_key: bytes | None = None) -> None:
+        from pipeline.ledger.audit_keys import load_key
+        self._audit_key = audit_key if audit_key is not None else load_key()   # the chain's HMAC key
         self._pool = pool
         self._timeout = timeout_seconds
         self._attempts_max = attempts_max
@@ -169,12 +168,13 @@ class LedgerStore:
     @classmethod
     async def connect(cls, dsn: str, *, pool_size: int = 8, timeout_seconds: float = 10,
                       attempts_max: int = ATTEMPTS_MAX, clock: Callable[[], datetime] | None = None,
-                      caches: OrgCaches | None = None) -> LedgerStore:
+                      caches: OrgCaches | None = None, audit_key: bytes | None = None) -> LedgerStore:
         ensure(pool_size >= 1, "pool_size must be at least 1")
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=timeout_seconds,
                                          command_timeout=timeout_seconds, init=_init_connection,
                                          server_settings=SESSION_SETTINGS)
-        return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock, caches=caches)
+        return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock, caches=caches,
+                   audit_key=audit_key)
 
     async def close(self) -> None:
         await asyncio.wait_for(self._pool.close(), timeout=self._timeout)
@@ -283,16 +283,7 @@ class LedgerStore:
     async def _lock_heads(self, conn: asyncpg.Connection, orgs: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
         """Lock the chain heads of ``orgs`` (sorted order: no deadlock between batches)."""
         rows = await conn.fetch(_LOCK_HEADS, list(orgs), timeout=self._timeout)
-        heads = {r["organization_id"]: (r["seq"], r["hash"]) for r in rows}
-        absent = [o for o in orgs if o not in heads]
-        if absent:  # an organisation created behind the store's back: start its chain
-            await conn.execute(
-                "INSERT INTO audit_heads (organization_id, seq, hash) SELECT o, 0, $2 FROM unnest($1::uuid[]) o"
-                " WHERE EXISTS (SELECT 1 FROM core_organizations WHERE id = o) ON CONFLICT DO NOTHING",
-                absent, audit_chain.GENESIS_HASH, timeout=self._timeout)
-            rows = await conn.fetch(_LOCK_HEADS, absent, timeout=self._timeout)
-            heads.update({r["organization_id"]: (r["seq"], r["hash"]) for r in rows})
-        return heads
+        return {r["organization_id"]: (r["seq"], r["hash"]) for r in rows}
 
     async def _append_chained(self, conn: asyncpg.Connection, records: Sequence[audit_chain.AuditRecord],
                               heads: dict[uuid.UUID, tuple[int, str]]) -> list[audit_chain.ChainedRow]:
@@ -304,7 +295,7 @@ class LedgerStore:
         encode = _PAYLOAD_JSON.encode
         for org, recs in by_org.items():
             ensure(org in heads, f"audit head of {org} not locked")
-            links = audit_chain.chain(recs, *heads[org])
+            links = audit_chain.chain(recs, *heads[org], self._audit_key)
             chained.extend(links)
             rows.extend((org, r.seq, r.record_key, r.occurred_at, r.actor, r.action, r.subject, encode(r.payload),
                          r.prev_hash, r.hash) for r in links)
@@ -313,6 +304,7 @@ class LedgerStore:
         await conn.copy_records_to_table("stage_audit", schema_name="pg_temp", columns=_AUDIT_COLUMNS,
                                          timeout=self._timeout, records=rows)
         await conn.execute(_INSERT_AUDIT, timeout=self._timeout)
+        await conn.execute(_ADVANCE_HEADS, list(by_org), timeout=self._timeout)
         return chained
 
     # ---------------------------------------------------------------- organisations
@@ -355,9 +347,8 @@ class LedgerStore:
                     created, GL_ACCOUNT, [a.code for a in chart], [a.name for a in chart], [a.type for a in chart],
                     [a.normal_side for a in chart], [ACCOUNT_SMART_CODES[a.type] for a in chart], actor,
                     timeout=self._timeout)
-                await conn.execute("INSERT INTO audit_heads (organization_id, seq, hash)"
-                                   " SELECT o, 0, $2 FROM unnest($1::uuid[]) AS x(o) ON CONFLICT DO NOTHING",
-                                   created, audit_chain.GENESIS_HASH, timeout=self._timeout)
+                await conn.execute("SELECT count(*) FROM hera_audit_lock_heads($1::uuid[])", created,
+                                   timeout=self._timeout)   # the chain heads, at genesis
                 return set(created)
 
         created = await self._retrying(once)
@@ -401,7 +392,7 @@ class LedgerStore:
         """Every registered organisation (an admin read: needs the superuser/BYPASSRLS owner DSN)."""
         async def once() -> set[str]:
             async with self._pool.acquire(timeout=self._timeout) as conn:
-                rows = await conn.fetch("SELECT id FROM core_organizations", timeout=self._timeout)
+                rows = await conn.fetch("SELECT hera_known_organizations() AS id", timeout=self._timeout)
             return {str(r["id"]) for r in rows}
 
         return await self._retrying(once)
@@ -579,6 +570,11 @@ class LedgerStore:
             cached.update(fresh)
         return {o: cached[k] for o, k in keys.items() if k in cached and cached[k] != missing}
 
+    async def amount_histories(self, org_ids: Sequence[str]) -> dict[str, Any]:
+        """Per organisation, smart code -> ``outliers.AmountHistory`` (the outlier rule's input)."""
+        from pipeline.ledger.history import read_histories
+        return await self._read_per_org(org_ids, read_histories)
+
     async def _read_per_org(self, org_ids: Sequence[str], read: Callable[[asyncpg.Connection, list[uuid.UUID]],
                                                                          Awaitable[dict[uuid.UUID, Any]]]
                             ) -> dict[str, Any]:
@@ -723,8 +719,7 @@ def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: date
     return [audit_chain.AuditRecord(
         organization_id=org, action=audit_chain.ENTRIES_POSTED, actor=actor, occurred_at=now, subject=None,
         record_key=f"{audit_chain.ENTRIES_POSTED}:{group[0][1].entry_id}",
-        payload={"entries": [[result.entry_id, entry.event_id, entry.smart_code, entry.currency, str(entry.total),
-                              len(entry.lines)] for entry, result in group]})
+        payload=audit_chain.entries_posted_payload((entry, result.entry_id) for entry, result in group))
         for (org, actor), group in groups.items()]
 
 

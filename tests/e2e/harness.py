@@ -10,6 +10,7 @@ one auto-posts whatever the ML model does, and exact counts can be asserted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import signal
@@ -74,6 +75,7 @@ class Pipeline:
     partitions: int = 2
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     security: dict[str, str] = field(default_factory=dict)  # Settings fields, e.g. kafka_sasl_username
+    worker_database_url: str = ""   # the workers' own login, set by prepare()
 
     @property
     def settings(self) -> Settings:
@@ -87,11 +89,18 @@ class Pipeline:
 
         await ensure_topics(self.settings)
         await migrate(self.database_url)
+        # the workers log in as hera_worker (no BYPASSRLS, not the owner), as in production
+        from pipeline.ledger.roles import WORKER_ROLE, set_worker_password, with_login
+        # one password per server (the role is cluster-wide): pipelines sharing the server agree on it
+        password = hashlib.sha256(self.database_url.rsplit("/", 1)[0].encode()).hexdigest()[:32]
+        await set_worker_password(self.database_url, password)
+        self.worker_database_url = with_login(self.database_url, WORKER_ROLE, password)
 
     def start_worker(self, worker_id: str | None = None, **env: str) -> subprocess.Popen[bytes]:
         """A worker subprocess on this pipeline (same app id and prefix each time)."""
         s = self.settings
         base = {"HERA_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "HERA_DATABASE_URL": self.database_url,
+                "HERA_WORKER_DATABASE_URL": self.worker_database_url,
                 "HERA_TOPIC_PREFIX": self.topic_prefix, "HERA_PARTITIONS": str(self.partitions),
                 "HERA_APP_ID": s.app_id, "HERA_WORKER_ID": worker_id or f"w{len(self.workers)}",
                 **{f"HERA_{name.upper()}": value for name, value in self.security.items()}}
@@ -169,11 +178,12 @@ class Pipeline:
 
     async def ledger(self) -> dict[str, Any]:
         """``verify_ledger`` plus the entry counts that show idempotency (one per (org, event_id))."""
+        from pipeline.ledger.audit_keys import load_key
         from pipeline.ledger.verify import verify_ledger
 
         conn = await asyncpg.connect(self.database_url)
         try:
-            report = await verify_ledger(conn)
+            report = await verify_ledger(conn, key=load_key(self.settings))   # the workers' key (same home)
             report["distinct_keys"] = await conn.fetchval(
                 "SELECT count(*) FROM (SELECT DISTINCT organization_id, event_id FROM universal_transactions) k")
         finally:

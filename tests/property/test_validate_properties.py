@@ -27,6 +27,8 @@ from pipeline.domain import validate as v
 from pipeline.domain.canonical import canonical_json
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
+from pipeline.domain.pan import _masked, detection_form
+from pipeline.domain.strict_json import StrictJSONError, loads_strict
 from schemas.events import RawTransactionV1
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,7 +47,11 @@ def reference_sanitise_text(text: str, *, collapse: bool = True) -> str:
 
 
 def reference_mask_pans(text: str) -> str:
-    return v._DIGIT_RUN.sub(v._mask_run, text)
+    """Every digit run of the detection form (NFKC, digits of any script as ASCII) masked; the text
+    itself when nothing was masked."""
+    folded = detection_form(text)
+    masked = _masked(folded)
+    return text if masked == folded else masked
 
 
 def reference_event_id_bad(event_id: str) -> bool:
@@ -69,13 +75,9 @@ def reference_decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise v._Bad(Reason.ENCODING_INVALID, f"not UTF-8 at byte {exc.start}") from None
     try:
-        obj = json.loads(text, parse_constant=v._reject_constant, parse_float=v._finite_float)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise v._Bad(Reason.ENCODING_INVALID, f"not JSON: {str(exc)[:80]}") from None
-    except v._NonFinite:
-        raise v._Bad(Reason.ENCODING_INVALID, "NaN and Infinity are not JSON") from None
-    except ValueError as exc:   # float overflow, integer with too many digits
-        raise v._Bad(Reason.SCHEMA_INVALID, f"number out of range: {str(exc)[:60]}") from None
+        obj = loads_strict(text, v.JSON_DEPTH_MAX)
+    except StrictJSONError as exc:
+        raise v._Bad(v._JSON_REASONS[exc.kind], exc.detail) from None
     if not isinstance(obj, dict):
         raise v._Bad(Reason.SCHEMA_INVALID, "event must be a JSON object")
     return obj
@@ -84,6 +86,8 @@ def reference_decode(raw: Any, payload_bytes_max: int) -> dict[str, Any]:
 def reference_sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
     clean = dict(obj)
     event_id = clean.get("event_id")
+    if isinstance(event_id, str) and reference_mask_pans(event_id) != event_id:
+        raise v._Bad(Reason.EVENT_ID_CONTAINS_PAN, "event_id holds a card number")
     if isinstance(event_id, str) and reference_event_id_bad(event_id):
         raise v._Bad(Reason.SCHEMA_INVALID, "event_id: control characters or surrounding whitespace")
     for name in v.TEXT_FIELDS:
@@ -109,8 +113,11 @@ def reference_sanitise_json(value: Any, depth: int) -> Any:
     if isinstance(value, list):
         return [reference_sanitise_json(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {reference_sanitise_text(str(k), collapse=False): reference_sanitise_json(x, depth + 1)
-                for k, x in value.items()}
+        clean = {reference_sanitise_text(str(k), collapse=False): reference_sanitise_json(x, depth + 1)
+                 for k, x in value.items()}
+        if len(clean) != len(value):
+            raise v._Bad(Reason.SCHEMA_INVALID, "metadata keys collide once sanitised")
+        return clean
     return value
 
 
@@ -131,6 +138,12 @@ def reference_validate_raw(raw: bytes, *, payload_bytes_max: int = v.PAYLOAD_BYT
         if rejected.reason is Reason.TAX_INVALID:
             rejected = v._without_tax(clean) or rejected
         return rejected
+    if event.organization_id == v.NIL_ORG_ID:
+        return Rejected(Reason.ORG_ID_NIL, "organization_id is the nil UUID")
+    window = v.DEFAULT_WINDOW
+    if not window.earliest <= event.occurred_at < window.latest:
+        return Rejected(Reason.OCCURRED_AT_IMPLAUSIBLE,
+                        f"occurred_at outside [{window.earliest.date()}, {window.latest.date()})")
     return event, reference_content_fingerprint(event)
 
 
@@ -259,6 +272,9 @@ def test_event_id_check_matches_reference(event_id: str) -> None:
         v._sanitise_event({"event_id": event_id})
         rejected = False
     except v._Bad as bad:
+        if bad.reason is Reason.EVENT_ID_CONTAINS_PAN:
+            assert reference_mask_pans(event_id) != event_id
+            return
         assert bad.reason is Reason.SCHEMA_INVALID
         rejected = True
     assert rejected == reference_event_id_bad(event_id)

@@ -178,9 +178,13 @@ def test_empty_and_garbage_input_do_not_crash(classifier: Classifier) -> None:
         assert c.smart_code in DEBIT_CODES
 
 
-def test_producer_code_is_accepted_when_valid_for_the_direction(classifier: Classifier) -> None:
+def test_a_producer_code_is_only_a_hint(classifier: Classifier) -> None:
     e = line("ZZZ 123")
     e.smart_code = SHORT_CODES["RENT"]
-    assert classifier.classify(e).method == "producer"
-    e.smart_code = SHORT_CODES["INTEREST"]             # money-in code on a debit: not allowed
-    assert classifier.classify(e).method == "model"
+    c = classifier.classify(e)
+    assert c.method == "model" and c.confidence < 1.0
+    assert (c.reason == "SMART_CODE_HINT_DISAGREES") == (c.smart_code != SHORT_CODES["RENT"])
+    e.smart_code = None
+    agreed = classifier.classify(e)
+    e.smart_code = agreed.smart_code                  # a hint that agrees changes nothing, not even confidence
+    assert classifier.classify(e) == agreed

@@ -105,6 +105,7 @@ def test_bill_without_lines_classifies_its_single_line_from_the_descriptor(class
 def test_structured_kind_ignores_a_conflicting_producer_code(classifier: Classifier) -> None:
     c = classifier.classify(event("invoice.issued", smart_code="HERA.FIN.EXP.MEALS.ENTERTAINMENT.v1"))
     assert c.smart_code == KIND_CODES["invoice.issued"]
+    assert c.reason == "SMART_CODE_HINT_DISAGREES"   # the producer thought otherwise: a person looks
 
 
 def test_bill_with_an_unclassifiable_line_never_auto_posts(classifier: Classifier) -> None:

@@ -156,7 +156,19 @@ def test_internal_transfer_accounts() -> None:
                    catalog=org.with_overrides(accounts={"1000": "1016"}))
     assert legs(default) == {("1016", "DR", "300.00"), ("1015", "CR", "300.00")}
     unknown = ev(kind="transfer.internal", amount="1.00", metadata={"to_account": "1999"})
-    assert rejected(unknown, "HERA.FIN.BANK.TRANSFER.INTERNAL.v1") is Reason.ACCOUNT_UNKNOWN
+    assert rejected(unknown, "HERA.FIN.BANK.TRANSFER.INTERNAL.v1") in (Reason.ACCOUNT_UNKNOWN,
+                                                                       Reason.TRANSFER_ACCOUNTS_INVALID)
+
+
+@pytest.mark.parametrize("metadata", [
+    {"from_account": "1010", "to_account": "4000"},     # cash into revenue
+    {"from_account": "1010", "to_account": "1010"},     # to itself
+    {},                                                 # both default to the bank account
+    {"from_account": "6420", "to_account": "1000"},
+])
+def test_transfers_move_money_only_between_distinct_cash_or_bank_accounts(metadata: dict[str, str]) -> None:
+    event = ev(kind="transfer.internal", amount="999999999999999.99", metadata=metadata)
+    assert rejected(event, "HERA.FIN.BANK.TRANSFER.INTERNAL.v1") is Reason.TRANSFER_ACCOUNTS_INVALID
 
 
 def test_feed_debit_bank_and_card() -> None:

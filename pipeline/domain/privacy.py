@@ -1,0 +1,96 @@
+"""Pseudonymisation of personal text with a key per data subject, so that erasing a subject is
+destroying one key (crypto-shredding): the ledger's rows, amounts and audit chain stay exactly as
+they were, and the sealed text can no longer be read by anyone.
+
+* ``subject_id(pepper, org, name)``: the subject's stable, non-reversible id within an
+  organisation (HMAC of the normalised name); the name itself is never stored to find the key.
+* ``seal(key, subject, text)``: ``pii:v1:<subject>:<nonce>:<ciphertext>:<tag>`` (base64url);
+  a SHA-256-HMAC keystream (CTR over a random 16-byte nonce) and an HMAC-SHA256 tag over the
+  subject, nonce and ciphertext (encrypt-then-MAC, separate derived keys). Only the standard
+  library, so nothing to install; the construction is a PRF in counter mode, which is the whole
+  of what crypto-shredding needs: without the key the ciphertext says nothing but its length.
+* ``unseal(key, token)``: the text, or None if the token is not sealed with this key.
+
+Pure: keys and randomness come in as arguments (``nonce``), nothing is read from a clock or the
+database. ``pipeline/ledger/privacy.py`` keeps the keys (table ``privacy_subject_keys``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import unicodedata
+
+PREFIX = "pii:v1:"
+NONCE_BYTES = 16
+KEY_BYTES = 32
+TAG_BYTES = 16
+SUBJECT_HEX_CHARS = 32
+
+
+def normalised_name(name: str) -> str:
+    """The form two spellings of one subject share: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def subject_id(pepper: bytes, org: str, name: str) -> str:
+    """The subject's id in ``org``: hex HMAC of the normalised name (not reversible without the pepper)."""
+    message = f"{str(org).lower()}\x00{normalised_name(name)}".encode()
+    return hmac.new(pepper, message, hashlib.sha256).hexdigest()[:SUBJECT_HEX_CHARS]
+
+
+def _derived(key: bytes, purpose: bytes) -> bytes:
+    return hmac.new(key, b"hera-privacy\x00" + purpose, hashlib.sha256).digest()
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    stream = bytearray()
+    counter = 0
+    while len(stream) < length:
+        stream += hmac.new(key, nonce + counter.to_bytes(8, "big"), hashlib.sha256).digest()
+        counter += 1
+    return bytes(stream[:length])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def seal(key: bytes, subject: str, text: str, *, nonce: bytes) -> str:
+    """``text`` sealed with the subject's ``key`` (``nonce``: 16 fresh random bytes per call)."""
+    if len(key) < KEY_BYTES or len(nonce) != NONCE_BYTES:
+        raise ValueError("seal needs a 32-byte key and a 16-byte nonce")
+    plain = text.encode("utf-8")
+    cipher = bytes(a ^ b for a, b in zip(plain, _keystream(_derived(key, b"enc"), nonce, len(plain)), strict=True))
+    tag = hmac.new(_derived(key, b"mac"), subject.encode() + nonce + cipher, hashlib.sha256).digest()[:TAG_BYTES]
+    return f"{PREFIX}{subject}:{_b64(nonce)}:{_b64(cipher)}:{_b64(tag)}"
+
+
+def sealed_subject(token: str) -> str | None:
+    """The subject id a sealed token belongs to (None: not a sealed token)."""
+    if not isinstance(token, str) or not token.startswith(PREFIX):
+        return None
+    parts = token[len(PREFIX):].split(":")
+    return parts[0] if len(parts) == 4 else None
+
+
+def unseal(key: bytes | None, token: str) -> str | None:
+    """The sealed text, or None when ``key`` is gone (erased) or is not this token's key."""
+    subject = sealed_subject(token)
+    if subject is None or key is None:
+        return None
+    _, nonce_text, cipher_text, tag_text = token[len(PREFIX):].split(":")
+    try:
+        nonce, cipher, tag = _unb64(nonce_text), _unb64(cipher_text), _unb64(tag_text)
+    except ValueError:
+        return None
+    expected = hmac.new(_derived(key, b"mac"), subject.encode() + nonce + cipher, hashlib.sha256).digest()[:TAG_BYTES]
+    if not hmac.compare_digest(expected, tag):
+        return None
+    plain = bytes(a ^ b for a, b in zip(cipher, _keystream(_derived(key, b"enc"), nonce, len(cipher)), strict=True))
+    return plain.decode("utf-8", errors="replace")
