@@ -94,8 +94,6 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-# strict: once the review envelopes stop carrying ``raw_b64`` (the agent-loop side of issue 12) this
-# passes, and the marker must go.
 @pytest.mark.timeout(180)
 async def test_no_pan_in_any_topic_but_raw_nor_in_any_table(pipe: Pipeline) -> None:
     org = org_ids(1, "pan")[0]
