@@ -72,7 +72,10 @@ async def isolate(step: str, items: list[T], fn: Callable[[list[T]], Awaitable[S
 
 
 def _poisoned(step: str, item: T, exc: BaseException, letter: LetterFn[T], result: Staged) -> Staged:
-    log.error("%s: poison item dead-lettered: %s", step, detail(exc))
+    made = letter(item, step, exc)
+    audit = made[1]
+    log.error("%s: dead-lettered as POISON: %s", step, detail(exc),
+              extra={"org": audit.get("organization_id"), "event_id": audit.get("event_id")})
     metrics.POISON.labels(step).inc()
-    add_letter(result, letter(item, step, exc))
+    add_letter(result, made)
     return result

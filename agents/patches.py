@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.domain.errors import HeraError
 
 PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
 
@@ -47,7 +48,7 @@ UPSTREAM = {
 FIXES = ("seek", "verify_event_path")
 
 
-class PatchVersionError(RuntimeError):
+class PatchVersionError(RuntimeError, HeraError):
     """The installed faust-streaming / mode-streaming / aiokafka are not the versions our patches fit."""
 
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import TOPICS, Settings
+from pipeline.domain.errors import HeraError
 
 ADMIN_TIMEOUT_SECONDS = 15.0
 HOUR_MS = 3_600_000
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
 
-class TopicLayoutError(RuntimeError):
+class TopicLayoutError(RuntimeError, HeraError):
     """Existing topics do not match the configuration (partition count); the worker must not start."""
 
 
@@ -222,7 +223,7 @@ async def delete_topics(target: Settings | str, names: Iterable[str]) -> list[st
 
 # ---------------------------------------------------------------- connection check
 
-class BrokerConnectionError(RuntimeError):
+class BrokerConnectionError(RuntimeError, HeraError):
     """The configured Kafka cluster cannot be reached or refused us; the message says which setting."""
 
 

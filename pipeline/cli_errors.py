@@ -24,13 +24,15 @@ import os
 
 import click
 
+from pipeline.domain.errors import HeraError
+
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 SEP = " — "
 
 
-class CliError(click.ClickException):
+class CliError(click.ClickException, HeraError):
     """A failure the user can act on: ``what`` failed, ``todo`` says what to do about it."""
 
     exit_code = EXIT_CHECK_FAILED

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.config import TOPICS, Settings
+from pipeline.domain.errors import HeraError
 from pipeline.domain.money import MINOR_UNITS
 from schemas.events import RawTransactionV1
 from schemas.messages import schema_header
@@ -40,7 +41,7 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 SEND_MANY_MAX = 10_000
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(ValueError, HeraError):
     """The event would be dead-lettered: what is wrong, by field."""
 
 

@@ -184,32 +184,19 @@ def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, t
 @click.option("--yes", is_flag=True, help="run even against an external database or Kafka cluster")
 @click.option("--keep-topics", is_flag=True, help="leave the run's topics and consumer group behind")
 @click.pass_obj
-def bench_cmd(settings: Settings, n_events: int, workers: int, yes: bool, keep_topics: bool) -> None:
-    """Load test: end-to-end throughput and latency, beside the same run's raw broker and database limits."""
-    from pipeline.bench import run_bench
+def bench_cmd(settings: Settings, n_events: int, rate: float | None, duration_seconds: float, workers: int,
+              yes: bool, keep_topics: bool) -> None:
+    """Load test: end-to-end throughput (flat out) or latency (open loop at --rate), beside the same run's
+    raw broker and database limits. Progress on stderr, JSON on stdout."""
+    from pipeline.bench import run_bench, run_rate_bench
 
     refuse_external(settings, "bench", yes)
-    emit(with_cleanup(settings, "bench", keep_topics,
-                      lambda: _with_status(f"bench: {n_events} events, {workers} worker(s)",
-                                           lambda: run_bench(settings, n_events, workers=workers))))
-
-
-def _with_status(what: str, run: object) -> object:
-    """Say on stderr that ``what`` runs, with a spinner and the elapsed time on a terminal (the
-    per-event progress bar belongs in ``pipeline.bench``)."""
-    import sys
-
-    from rich.console import Console
-
-    click.echo(f"hera: {what} running …", err=True)
-    if not sys.stderr.isatty():
-        return run()  # type: ignore[operator]
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn(what), TimeElapsedColumn(), console=Console(stderr=True),
-                  transient=True) as progress:
-        progress.add_task(what, total=None)
-        return run()  # type: ignore[operator]
+    if rate is not None:
+        emit(with_cleanup(settings, "bench", keep_topics,
+                          lambda: run_rate_bench(settings, rate, duration_seconds, workers=workers)))
+    else:
+        emit(with_cleanup(settings, "bench", keep_topics,
+                          lambda: run_bench(settings, n_events, workers=workers)))
 
 
 @main.command("classify")

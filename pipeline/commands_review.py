@@ -119,7 +119,7 @@ async def _send(settings: Settings, decision: dict[str, Any]) -> None:
         await producer.stop()
         raise kafka_unreachable(bootstrap, exc) from exc
     try:
-        from pipeline.web.signing import decision_key, sign  # the worker takes only signed decisions
+        from pipeline.signing import decision_key, sign  # the worker takes only signed decisions
 
         signed = sign(decision, decision_key(settings))
         await producer.send_and_wait(settings.topic("decisions"), json.dumps(signed).encode(),

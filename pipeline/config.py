@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.domain.errors import HeraError
+
 TOPICS = {
     "raw": "hera.transactions.raw",
     "validated": "hera.transactions.validated",
@@ -266,7 +268,7 @@ _KEYWORD_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMETERS) + r")(\s*=
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-class SettingsError(ValueError):
+class SettingsError(ValueError, HeraError):
     """A setting that cannot work; the message is one line naming it."""
 
 

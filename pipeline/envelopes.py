@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -115,7 +116,10 @@ class ValidatedEnvelope:
         if self.admitted:
             out["admitted"] = True
         if self.raw_timestamp_ms is not None:
-            out["raw_timestamp_ms"] = self.raw_timestamp_ms
+            # as an RFC 3339 time, not epoch milliseconds: 13 digits in a row can pass the Luhn check
+            # and read as a card number to a PAN scanner
+            out["raw_time"] = datetime.fromtimestamp(self.raw_timestamp_ms / 1000, UTC).isoformat(
+                timespec="milliseconds")
         return out
 
     @classmethod
@@ -124,9 +128,8 @@ class ValidatedEnvelope:
                 or not isinstance(data["event"].get("organization_id"), str) \
                 or not isinstance(data["event"].get("event_id"), str) or not isinstance(data.get("fingerprint"), str):
             raise EnvelopeInvalid("not a validated envelope")
-        stamp = data.get("raw_timestamp_ms")
         return cls(data["event"], data["fingerprint"], Origin.from_json(data.get("source")),
-                   bool(data.get("admitted")), stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None)
+                   bool(data.get("admitted")), _time_ms(data.get("raw_time")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,15 @@ class ClassifiedEnvelope:
 
 
 AnyEnvelope = ValidatedEnvelope | ClassifiedEnvelope
+
+
+def _time_ms(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return round(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
 def dumps(obj: Any) -> bytes:

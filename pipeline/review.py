@@ -5,7 +5,7 @@ review item, and teaches the organisation's classifier memory at once, so the ne
 same counterparty benefits. Decisions are idempotent: a decision for an item already resolved is
 absorbed (``duplicate``); posting itself is idempotent on (organization_id, event_id).
 
-Only decisions signed with the key shared with the web app are taken (``pipeline.web.signing``):
+Only decisions signed with the key shared with the web app are taken (``pipeline.signing``):
 an unsigned one is dead-lettered ``DECISION_UNSIGNED``, a forged one ``DECISION_FORGED``.
 
 Decision message (JSON)::
@@ -54,8 +54,8 @@ def organization_of(raw: bytes) -> str | None:
 def parse_decision(raw: bytes, catalog: Any, key: bytes) -> dict[str, Any] | Rejected:
     """The decision in ``raw``, or why it is refused; never raises, whatever the bytes (strict JSON:
     size- and depth-limited, no repeated keys; see ``pipeline.domain.strict_json``), and only a
-    decision signed with ``key`` (``pipeline.web.signing``)."""
-    from pipeline.web.signing import verify
+    decision signed with ``key`` (``pipeline.signing``)."""
+    from pipeline.signing import verify
 
     try:
         data = _load(raw)

@@ -30,7 +30,7 @@ class Decisions:
 
     async def apply(self, records: list[Record]) -> Staged:
         from pipeline.review import apply_decisions, organization_of
-        from pipeline.web.signing import decision_key
+        from pipeline.signing import decision_key
 
         rt = self.ctx.rt
         orgs: set[str] = set()

@@ -103,7 +103,7 @@ class SmartCodeSpec:
 
 
 def at_or_over_cap(amount: Decimal, cap: Decimal | None) -> bool:
-    """SPEC §5: an entry auto-posts only *under* its code's amount cap; at or over it, it is reviewed.
+    """docs/decisions.md: an entry auto-posts only *under* its code's amount cap; at or over it, it is reviewed.
     The one place this comparison is made (the catalog and ``classify.decide`` both ask here)."""
     return cap is not None and amount >= cap
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from pipeline.domain.catalog import Catalog
 from pipeline.domain.errors import CatalogError
-from pipeline.resilience.rate_limit import BURST_MAX, PER_MINUTE_MAX
 
 KEYS = ("rate_limit_per_minute", "rate_limit_burst", "thresholds", "amount_caps", "accounts", "name")
 RATE_KEYS = ("rate_limit_per_minute", "rate_limit_burst")
@@ -61,32 +60,3 @@ def _decimals(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in values.items()}
 
-
-# ---------------------------------------------------------------- rate-limit values the token bucket can take
-
-_LIMITS = {"rate_limit_per_minute": PER_MINUTE_MAX, "rate_limit_burst": BURST_MAX}
-
-
-def _bad_int(name: str, value: Any, top: int) -> str | None:
-    if type(value) is not int and not (isinstance(value, str) and value.isdigit()):
-        return f"{name}={value!r}: must be a whole number"
-    number = int(value)
-    if not 1 <= number <= top:
-        return f"{name}={number}: must be in 1..{top} (the token bucket's limit)"
-    return None
-
-
-def check_org_settings(conf: Mapping[str, Any]) -> list[str]:
-    """One line per rate-limit setting of ``conf`` that cannot work, naming it (empty: all usable)."""
-    problems = [_bad_int(name, conf[name], top) for name, top in _LIMITS.items() if name in conf]
-    return [p for p in problems if p]
-
-
-def rate_limit_values(conf: Mapping[str, Any], per_minute: int, burst: int) -> tuple[int, int]:
-    """The organisation's (per_minute, burst), each replaced by the default when it cannot work
-    (a value stored before it was checked never crash-loops an agent)."""
-    values = []
-    for name, default in (("rate_limit_per_minute", per_minute), ("rate_limit_burst", burst)):
-        value = conf.get(name, default)
-        values.append(default if _bad_int(name, value, _LIMITS[name]) else int(value))
-    return values[0], values[1]

@@ -296,7 +296,7 @@ def _metadata_account(metadata: Mapping[str, object], key: str, default: str) ->
     return value
 
 
-TRANSFER_ACCOUNTS = ("1000", "1010")   # SPEC §4: cash and bank (org overrides apply)
+TRANSFER_ACCOUNTS = ("1000", "1010")   # the chart's cash and bank (docs/catalog.md; org overrides apply)
 RECIPES: Mapping[str, Callable[[_Ctx], list[Leg]]] = {
     "invoice": _invoice, "credit_note": _credit_note, "money_in": _money_in, "money_out": _money_out,
     "bill": _bill, "pos_summary": _pos_summary, "payroll": _payroll, "goods_received": _goods_received,

@@ -21,6 +21,8 @@ import math
 import re
 from typing import Any
 
+from pipeline.domain.errors import HeraError
+
 __all__ = ["DEPTH_MAX", "StrictJSONError", "json_depth_exceeds", "loads_strict"]
 
 DEPTH_MAX = 64
@@ -36,7 +38,7 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
 
-class StrictJSONError(ValueError):
+class StrictJSONError(ValueError, HeraError):
     """Input refused by ``loads_strict``; ``kind`` is one of the module's kind constants."""
 
     def __init__(self, kind: str, detail: str) -> None:

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import AUDIT_KEY_BYTES_MIN, Settings
+from pipeline.domain.errors import HeraError
 
 KEY_FILE_NAME = "audit.key"
 CHECKPOINT_VERSION = 1
 
 
-class AuditKeyError(ValueError):
+class AuditKeyError(ValueError, HeraError):
     """The audit key is missing, too short or unreadable, or a checkpoint's signature is wrong."""
 
 

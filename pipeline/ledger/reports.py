@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.domain.errors import HeraError
 from pipeline.ledger.tenancy import tenant_transaction
 
 PERIOD_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
@@ -31,7 +32,7 @@ BS_SECTIONS = (("assets", "asset"), ("liabilities", "liability"), ("equity", "eq
 INCOME_TYPES = frozenset({"revenue", "cost", "expense"})
 
 
-class UnknownOrganization(LookupError):
+class UnknownOrganization(LookupError, HeraError):
     """The organisation id is well-formed but not registered."""
 
 

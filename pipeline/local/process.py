@@ -9,10 +9,12 @@ import socket
 import time
 from pathlib import Path
 
+from pipeline.domain.errors import HeraError
+
 STOP_TIMEOUT_SECONDS = 15.0
 
 
-class ServiceError(RuntimeError):
+class ServiceError(RuntimeError, HeraError):
     """An embedded service could not be started or stopped; the message says why and what to do."""
 
 

@@ -23,8 +23,9 @@ State (``BucketState``, JSON-safe)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from pipeline.domain.errors import ensure
 
@@ -108,3 +109,33 @@ def ready_at(state: BucketState | None, limit: RateLimit, now: float, tokens: in
     ensure(type(tokens) is int and tokens >= 1, f"tokens must be a positive int, got {tokens!r}")
     bucket = _refill(state, limit, to_micros(now))
     return max(now, _ready_us(bucket, limit, tokens) / MICROS_PER_SECOND)
+
+
+# ---------------------------------------------------------------- an organisation's stored values
+
+_LIMITS = {"rate_limit_per_minute": PER_MINUTE_MAX, "rate_limit_burst": BURST_MAX}
+
+
+def _bad_int(name: str, value: Any, top: int) -> str | None:
+    if type(value) is not int and not (isinstance(value, str) and value.isdigit()):
+        return f"{name}={value!r}: must be a whole number"
+    number = int(value)
+    if not 1 <= number <= top:
+        return f"{name}={number}: must be in 1..{top} (the token bucket's limit)"
+    return None
+
+
+def check_org_settings(conf: Mapping[str, Any]) -> list[str]:
+    """One line per rate-limit setting of ``conf`` that cannot work, naming it (empty: all usable)."""
+    problems = [_bad_int(name, conf[name], top) for name, top in _LIMITS.items() if name in conf]
+    return [p for p in problems if p]
+
+
+def rate_limit_values(conf: Mapping[str, Any], per_minute: int, burst: int) -> tuple[int, int]:
+    """The organisation's (per_minute, burst), each replaced by the default when it cannot work
+    (a value stored before it was checked never crash-loops an agent)."""
+    values = []
+    for name, default in (("rate_limit_per_minute", per_minute), ("rate_limit_burst", burst)):
+        value = conf.get(name, default)
+        values.append(default if _bad_int(name, value, _LIMITS[name]) else int(value))
+    return values[0], values[1]

@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from pipeline.domain.errors import HeraError
 from pipeline.web.identity import User
 
 WEB_ROLE = "hera_web"
 TIMEOUT_SECONDS = 10.0
 
 
-class AccessError(Exception):
+class AccessError(HeraError):
     """Root: the request may not do this (``Forbidden``) or names nothing the user can see (``NotFound``)."""
 
 

@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pipeline.config import Settings
+from pipeline.domain.errors import HeraError
 from pipeline.web import identity
 from pipeline.web.access import Forbidden, NotFound, WebDB
 from pipeline.web.identity import User
@@ -48,15 +49,15 @@ templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoade
                                                    autoescape=True, undefined=jinja2.StrictUndefined))
 
 
-class SignInRequired(Exception):
+class SignInRequired(HeraError):
     pass
 
 
-class CsrfRefused(Exception):
+class CsrfRefused(HeraError):
     pass
 
 
-class PasswordChangeRequired(Exception):
+class PasswordChangeRequired(HeraError):
     pass
 
 
@@ -70,14 +71,14 @@ class DecisionSender:
     """Signs decisions and sends them to ``hera.review.decisions``; the producer starts on first use."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.web.signing import decision_key
+        from pipeline.signing import decision_key
 
         self._settings, self._key = settings, decision_key(settings)
         self._producer: Any = None
         self._lock = asyncio.Lock()
 
     async def __call__(self, message: dict[str, Any]) -> None:
-        from pipeline.web.signing import sign
+        from pipeline.signing import sign
 
         async with self._lock:
             if self._producer is None:

@@ -30,6 +30,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from pipeline.domain.errors import HeraError
+
 ROLES = ("reviewer", "approver", "auditor", "admin")
 ANY_ROLE = frozenset(ROLES)
 DECIDING_ROLES = frozenset({"reviewer", "approver", "admin"})
@@ -50,7 +52,7 @@ def _dummy_hash() -> str:
     return _hasher.hash("not a password of anyone")
 
 
-class IdentityError(Exception):
+class IdentityError(HeraError):
     """Root of this module's errors."""
 
 

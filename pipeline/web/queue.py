@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.domain.errors import HeraError
 from pipeline.web.access import Forbidden, NotFound, WebDB, require
 from pipeline.web.identity import ANY_ROLE, APPROVING_ROLES, DECIDING_ROLES, User
 
@@ -49,7 +50,7 @@ _WHERE = f"""
 """
 
 
-class Conflict(Exception):
+class Conflict(HeraError):
     """Someone else decided the item first (or it is no longer open); the message says who."""
 
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from pipeline.live import Tracker
-from pipeline.web.signing import decision_key, sign
+from pipeline.signing import decision_key, sign
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, encode, org_ids
 

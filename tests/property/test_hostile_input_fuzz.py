@@ -77,6 +77,7 @@ def mutated(draw: Any, base: dict[str, Any]) -> bytes:
 HOSTILE = st.one_of(deep(), mutated(EVENT), mutated(EVENT), mutated(DECISION), st.binary(max_size=200),
                     JSON.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass")))
 CATALOG = load_catalog()
+DECISION_KEY = b"k" * 32
 
 
 def test_hostile_inputs_never_crash_and_all_get_an_outcome() -> None:
@@ -97,7 +98,7 @@ def test_hostile_inputs_never_crash_and_all_get_an_outcome() -> None:
                             offset=0, key=raw[:16])
             key = checked.reason.value if isinstance(checked, Rejected) else "valid"
             outcomes[key] = outcomes.get(key, 0) + 1
-            decision = parse_decision(raw, CATALOG)
+            decision = parse_decision(raw, CATALOG, DECISION_KEY)
             assert isinstance(decision, dict | Rejected)
             if isinstance(decision, Rejected):
                 assert isinstance(decision.reason, Reason)

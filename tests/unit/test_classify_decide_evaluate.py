@@ -23,7 +23,7 @@ def c(code: str = MEALS, confidence: float = 0.95, reason: str | None = None) ->
     (c(confidence=0.9), "10", 0.9, None, ("post", None)),                 # at the threshold posts
     (c(confidence=0.89), "10", 0.9, None, ("review", "LOW_CONFIDENCE")),
     (c(), "500.01", 0.9, Decimal("500"), ("review", "AMOUNT_OVER_CAP")),
-    (c(), "500", 0.9, Decimal("500"), ("review", "AMOUNT_OVER_CAP")),        # at the cap: reviewed (SPEC §5)
+    (c(), "500", 0.9, Decimal("500"), ("review", "AMOUNT_OVER_CAP")),        # at the cap: reviewed (docs/decisions.md)
     (c(), "499.99", 0.9, Decimal("500"), ("post", None)),
     (c(SUSPENSE, 1.0), "1", 0.0, None, ("review", "SUSPENSE")),
     (c(reason="INCOMPLETE_EVENT", confidence=1.0), "1", 0.5, None, ("review", "INCOMPLETE_EVENT")),

@@ -1,4 +1,4 @@
-"""Signed review decisions (pipeline.web.signing) and the worker's parse of them (pipeline.review)."""
+"""Signed review decisions (pipeline.signing) and the worker's parse of them (pipeline.review)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pipeline.config import Settings
 from pipeline.domain.catalog import load_catalog
 from pipeline.domain.outcomes import Reason, Rejected
 from pipeline.review import parse_decision
-from pipeline.web.signing import decision_key, sign, verify
+from pipeline.signing import decision_key, sign, verify
 
 KEY = b"k" * 64
 ORG = "9a91e6e4-9355-4956-a042-605b52f10b48"

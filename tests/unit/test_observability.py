@@ -160,17 +160,17 @@ def test_batch_histogram_bins_like_prometheus() -> None:
 def test_a_poison_record_is_logged_with_its_organisation_and_event(caplog: pytest.LogCaptureFixture) -> None:
     import asyncio
 
-    from agents import stages
-    from pipeline.flow import BatchResult
+    from agents import failure
+    from agents.handlers.events import envelope_letter
+    from pipeline.envelopes import Origin, ValidatedEnvelope
 
-    envelope = {"event": {"organization_id": "org-7", "event_id": "evt-42"}, "raw_b64": "eA==",
-                "source": {"topic": "raw", "partition": 0, "offset": 5}}
+    envelope = ValidatedEnvelope({"organization_id": "org-7", "event_id": "evt-42"}, "fp", Origin("raw", 0, 5))
 
-    async def fn(items: list[Any]) -> BatchResult:
+    async def fn(items: list[Any]) -> Any:
         raise ValueError("a bug")
 
     with caplog.at_level(logging.ERROR, logger="hera.agents"):
-        asyncio.run(stages.process_safely("classify", [(envelope, None)], fn, stages.item_poison_letter))
+        asyncio.run(failure.isolate("classify", [envelope], fn, envelope_letter))
     [record] = [r for r in caplog.records if "POISON" in r.getMessage()]
     assert (record.org, record.event_id) == ("org-7", "evt-42")  # type: ignore[attr-defined]
     assert json.loads(logs.JsonFormatter().format(record))["event_id"] == "evt-42"

@@ -58,7 +58,7 @@ def test_defaults_pass_the_check() -> None:
 
 
 def test_org_settings_beyond_the_token_bucket_are_named_and_never_used() -> None:
-    from pipeline.domain.org_settings import check_org_settings, rate_limit_values
+    from pipeline.resilience.rate_limit import check_org_settings, rate_limit_values
 
     conf = {"rate_limit_per_minute": 100_000_000, "rate_limit_burst": "abc"}
     problems = check_org_settings(conf)

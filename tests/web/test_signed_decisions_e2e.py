@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from pipeline.envelopes import DLQ_HEADER_REASON, headers_dict
-from pipeline.web.signing import decision_key, sign
+from pipeline.signing import decision_key, sign
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, encode
 from tests.web.support import FEES, feed_event, org_id

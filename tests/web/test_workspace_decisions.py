@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline.envelopes import DLQ_HEADER_REASON, DLQ_HEADER_STAGE
-from pipeline.web.signing import decision_key, verify
+from pipeline.signing import decision_key, verify
 from tests.web.conftest import ORG_A
 from tests.web.support import FEES, Web, csrf_of, feed_event, review_item, seed_reviews
 
