@@ -46,10 +46,22 @@ _UNITS_PER_USD = {
 }
 
 
+_COLUMN_NAMES: dict[int, str] = {}     # column → a feature string hashed to it (for explanations)
+COLUMN_NAMES_MAX = 500_000
+
+
 @lru_cache(maxsize=TOKEN_CACHE_MAX)
 def feature_index(feature: str) -> int:
     """Column of a feature string: MurmurHash3 (seed 0) modulo the feature-space width."""
-    return murmurhash3_32(feature, seed=0, positive=True) % N_FEATURES
+    column = murmurhash3_32(feature, seed=0, positive=True) % N_FEATURES
+    if len(_COLUMN_NAMES) < COLUMN_NAMES_MAX:
+        _COLUMN_NAMES.setdefault(column, feature)
+    return column
+
+
+def column_name(column: int) -> str:
+    """A readable name of a hashed column (the first feature seen there), or ``#column``."""
+    return _COLUMN_NAMES.get(column, f"#{column}")
 
 
 @lru_cache(maxsize=TOKEN_CACHE_MAX)
@@ -129,13 +141,16 @@ def _text_features(text: str | None, tokens_out: list, strs: list[str], tag: str
 
 
 class Evidence(NamedTuple):
-    """Per-event facts the calibrator weighs: keyword categories, MCC category, channel."""
+    """Per-event facts the calibrator weighs: keyword categories, MCC category, channel, and the
+    normalised tokens (for the unfamiliarity signals of ``familiarity.py``)."""
 
     lexicon: frozenset[str]
     mcc_group: str | None
     has_mcc: bool
     card_feed: bool
     has_counterparty: bool
+    tokens: tuple[str, ...] = ()
+    direction: str = "none"
 
 
 def event_columns(event: object, evidence_out: list | None = None) -> list[int]:
@@ -193,7 +208,8 @@ def _event_features(event: object, tokens_out: list, expand: bool, evidence_out:
     else:
         tokens_out.extend(_struct_columns(mcc, direction, source))
     if evidence_out is not None:
-        evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty)))
+        evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty),
+                                     (*tokens, *cp_tokens), direction))
     band = amount_band(getattr(event, "amount", None), getattr(event, "currency", None))
     if band:
         strs += ["amt:" + band, "amtd:" + direction + band]

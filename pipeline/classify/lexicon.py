@@ -494,6 +494,25 @@ _KEYWORDS_EXTRA: dict[str, str] = {
 }
 
 
+# Everyday words of Southeast Asian descriptors, romanised as card networks print them (Thai RTGS
+# and common spellings, Vietnamese without tones, Malay, Indonesian, Filipino), plus Korean/Japanese
+# romanisations. Ambiguous words are left out ("toko" is any shop, "khao" is also in place names).
+_KEYWORDS_SEA: dict[str, str] = {
+    "MEALS": """ran_ahan raan_ahan ahan kuay_tiew kuaytiew kuay_teow guay_tiew moo_krata mookata som_tam
+        pad_thai khao_man_gai khao_man_kai cha_yen kafae kaphe gafae ca_phe caphe cafe_sua bun_bo com_ga
+        nuong quan_nhau bia_hoi an_uong kedai_makan nasi nasi_lemak roti_canai teh_tarik kopi warteg bakso
+        mie satay soto ayam_goreng martabak kedai_kopi bubur gerai kainan karinderya lutong_bahay ihaw
+        tapsilogan restawran kantin sikdang bunsik pojangmacha yakiniku teishoku cha_chaan_teng dai_pai_dong""",
+    "WELFARE": """talat talad talaat ran_khai_khong bach_hoa pasar pasar_raya runcit kelontong alfamart
+        indomaret alfamidi tindahan grocery_store""",
+    "FUEL": """pom_naman pam_nam_man stesen_petrol pertamina gasolinahan petron""",
+    "HEALTH": """ran_khai_ya khai_ya apotik""",
+    "LODGING": """rong_raem rongraem""",
+    "GROUND": """rot_fai rotfai taxi_meter xe_khach ga_tau tol_road angkot kereta_api lrt mrt bts jeepney""",
+    "REPAIRS": """tiem_sua_xe kedai_motor""",
+}
+
+
 # Merchant category codes (ISO 18245) by expense category. Ranges are inclusive.
 _MCC_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
     "AIR": ((3000, 3350), (4511, 4511), (4582, 4582)),
@@ -533,7 +552,7 @@ def _fold_keyword(word: str) -> str:
 def keyword_index() -> dict[str, tuple[str, ...]]:
     """Folded keyword (one token, or two tokens joined by a space) → categories it hints at."""
     index: dict[str, list[str]] = {}
-    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items()):
+    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items(), *_KEYWORDS_SEA.items()):
         for word in blob.split():
             key = _fold_keyword(word)
             if key and short not in index.setdefault(key, []):
