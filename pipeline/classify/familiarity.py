@@ -24,8 +24,8 @@ Caps apply to money out only: on money in, a customer's name is always new.
 
 A last cap comes from real data (``model.LinearModel.calibrate``): a money-out line whose MCC
 does not confirm the chosen code (or that has none) posts only at a confidence of at least the
-risk-controlled threshold measured on real names without MCC (``training.py``); below it, it is
-capped (``below_real_threshold``). Lines whose MCC agrees keep the per-code thresholds.
+risk-controlled threshold measured on real names without MCC (``training.py``); below it, it is capped
+(``below_real_threshold``). Lines whose MCC agrees keep the per-code thresholds.
 
 On real names (``data/classifier/external/``) the model's confident answers without such
 corroboration were right about 94 % of the time, with it about 99 %: see BENCHMARKS.md.
@@ -50,21 +50,36 @@ def merchant_words(tokens: Iterable[str]) -> list[str]:
     return [t for t in tokens if len(t) > 1 and t not in CHANNEL_WORDS and t not in PROCESSORS]
 
 
-def _foreign(token: str) -> bool:
-    return not token.isascii()
+_CACHE_MAX = 200_000
+_CACHES: dict[int, dict[tuple[str, ...], tuple[float, float, float, float, tuple[str, ...]]]] = {}
+
+
+def _of_tokens(tokens: tuple[str, ...], vocabulary: frozenset[str]) -> tuple[float, float, float, float, tuple[str, ...]]:
+    """(unknown_share, no_known, foreign_script, short, unknown words) of one token tuple, cached
+    per vocabulary (feeds repeat the same descriptors)."""
+    cache = _CACHES.setdefault(id(vocabulary), {})
+    hit = cache.get(tokens)
+    if hit is None:
+        words = merchant_words(tokens)
+        unknown = tuple(w for w in words if w not in vocabulary)
+        share = len(unknown) / len(words) if words else 1.0
+        hit = (share, float(len(unknown) == len(words)), float(any(not w.isascii() for w in words)),
+               float(len(words) <= 1), unknown)
+        if len(cache) < _CACHE_MAX:
+            cache[tokens] = hit
+    return hit
+
+
+def unknown_words(tokens: tuple[str, ...], vocabulary: frozenset[str]) -> tuple[str, ...]:
+    return _of_tokens(tokens, vocabulary)[4]
 
 
 def signals(evidence: Sequence, vocabulary: frozenset[str]) -> np.ndarray:
     """Rows of (unknown_share, no_known, no_lexicon, foreign_script, short), floats."""
     out = np.zeros((len(evidence), N_SIGNALS), dtype=np.float64)
     for i, e in enumerate(evidence):
-        words = merchant_words(e.tokens)
-        known = sum(w in vocabulary for w in words)
-        out[i, 0] = 1.0 - known / len(words) if words else 1.0
-        out[i, 1] = known == 0
-        out[i, 2] = not e.lexicon
-        out[i, 3] = any(_foreign(w) for w in words)
-        out[i, 4] = len(words) <= 1
+        share, none_known, foreign, short, _ = _of_tokens(e.tokens, vocabulary)
+        out[i] = (share, none_known, not e.lexicon, foreign, short)
     return out
 
 

@@ -46,22 +46,16 @@ _UNITS_PER_USD = {
 }
 
 
-_COLUMN_NAMES: dict[int, str] = {}     # column → a feature string hashed to it (for explanations)
-COLUMN_NAMES_MAX = 500_000
-
-
 @lru_cache(maxsize=TOKEN_CACHE_MAX)
 def feature_index(feature: str) -> int:
     """Column of a feature string: MurmurHash3 (seed 0) modulo the feature-space width."""
-    column = murmurhash3_32(feature, seed=0, positive=True) % N_FEATURES
-    if len(_COLUMN_NAMES) < COLUMN_NAMES_MAX:
-        _COLUMN_NAMES.setdefault(column, feature)
-    return column
+    return murmurhash3_32(feature, seed=0, positive=True) % N_FEATURES
 
 
-def column_name(column: int) -> str:
-    """A readable name of a hashed column (the first feature seen there), or ``#column``."""
-    return _COLUMN_NAMES.get(column, f"#{column}")
+@lru_cache(maxsize=TOKEN_CACHE_MAX)
+def token_feature_names(token: str) -> dict[int, str]:
+    """Column → feature string for one token's features (to name an explanation's columns)."""
+    return {feature_index(f): f for f in _token_features(token)}
 
 
 @lru_cache(maxsize=TOKEN_CACHE_MAX)
@@ -253,4 +247,5 @@ def clear_caches() -> None:
     """Forget cached token features (for cold-start benchmarks)."""
     _token_entry.cache_clear()
     _token_columns.cache_clear()
+    token_feature_names.cache_clear()
     feature_index.cache_clear()

