@@ -7,7 +7,19 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run test test-unit test-integration lint services-up services-down services-status demo bench clean
 
-setup: $(STAMP)
+# Apache Kafka's jars for the embedded broker, from Maven Central (version pinned in infra/kafka/pom.xml);
+# fetched once into an ignored folder, skipped when already there.
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' infra/kafka/pom.xml)
+KAFKA_JARS    := .hera-jars/kafka-$(KAFKA_VERSION)
+
+setup: $(STAMP) $(KAFKA_JARS)/.complete
+
+$(KAFKA_JARS)/.complete: infra/kafka/pom.xml
+	@command -v java >/dev/null || { echo "make: java not found: the embedded Kafka broker needs Java >= 17 (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "make: mvn not found: Maven fetches the Kafka broker's jars (apt-get install maven)"; exit 1; }
+	mvn -q -B -f infra/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	    -DoutputDirectory=$(CURDIR)/$(KAFKA_JARS) || { echo "make: fetching Apache Kafka $(KAFKA_VERSION) from Maven Central failed (see above)"; exit 1; }
+	touch $@
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,4 +61,4 @@ bench: setup
 	$(BIN)/hera bench
 
 clean: services-down
-	rm -rf $(VENV) .hera
+	rm -rf $(VENV) .hera .hera-jars

@@ -14,15 +14,13 @@ Faust choices and why (see NOTES.md for the measurements behind them):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faust
 
-from agents import faust_speedups
-from agents.faust_fixes import install as install_faust_fixes
+from agents import patches
+from pipeline.brokers import faust_credentials
 from pipeline.config import TOPICS, Settings
-from pipeline.kafka_compat import install_end_offsets_shim
 
 
 def faust_broker_url(bootstrap: str) -> str:
@@ -30,14 +28,12 @@ def faust_broker_url(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App:
-    if os.environ.get("HERA_KAFKA_END_OFFSETS_SHIM", "1") != "0":
-        install_end_offsets_shim()
-    install_faust_fixes()  # records never processed after a rebalance (issue 5): see agents/faust_fixes.py
     datadir = Path(settings.home).resolve() / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}{settings.app_id}",  # group id and changelog topics follow the prefix
         broker=faust_broker_url(settings.bootstrap()),
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -60,7 +56,7 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         logging_config=None,
     )
     app.hera_settings = settings  # type: ignore[attr-defined]
-    faust_speedups.install(app)  # Faust's per-event path, ~5x cheaper: see agents/faust_speedups.py
+    patches.install(app, settings)  # version-gated fixes and speed-ups of Faust: see agents/patches.py
     if register_agents:
         from agents import stages
 

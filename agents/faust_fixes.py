@@ -242,7 +242,9 @@ def positioned_verify_event_path(original: Callable[[Any, float, Any], None]) ->
     return verify_event_path
 
 
-def install() -> None:
+def install(disabled: set[str] | frozenset[str] = frozenset()) -> None:
+    """Apply the fixes not named in ``disabled`` (once per process; through ``agents.patches.install``,
+    which checks the versions first)."""
     global _installed
     if _installed:
         return
@@ -254,12 +256,17 @@ def install() -> None:
     async def perform_seek(self: Any) -> None:
         await quiesced_perform_seek(self)
 
-    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
-    Consumer.getmany = tracked_getmany(Consumer.getmany)  # type: ignore[method-assign]
-    Event.ack = guarded_ack(Event.ack)  # type: ignore[method-assign]
-    FlowControlEvent.resume = idempotent_resume(FlowControlEvent.resume)  # type: ignore[method-assign]
-    AIOKafkaConsumerThread.verify_event_path = positioned_verify_event_path(  # type: ignore[method-assign]
-        AIOKafkaConsumerThread.verify_event_path)
+    if "seek" not in disabled:
+        Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    if "getmany" not in disabled:
+        Consumer.getmany = tracked_getmany(Consumer.getmany)  # type: ignore[method-assign]
+    if "ack" not in disabled:
+        Event.ack = guarded_ack(Event.ack)  # type: ignore[method-assign]
+    if "resume" not in disabled:
+        FlowControlEvent.resume = idempotent_resume(FlowControlEvent.resume)  # type: ignore[method-assign]
+    if "verify_event_path" not in disabled:
+        AIOKafkaConsumerThread.verify_event_path = positioned_verify_event_path(  # type: ignore[method-assign]
+            AIOKafkaConsumerThread.verify_event_path)
     _installed = True
 
 

@@ -9,18 +9,17 @@ import asyncio
 import gc
 import logging
 
+from pipeline.brokers import check_connection, ensure_topics
 from pipeline.config import Settings
-from pipeline.kafka_compat import ensure_topics
 
 
 def prepare(settings: Settings) -> None:
     """Create the pipeline's topics with the configured partitions, and migrate the database."""
-    from agents.app import topic_names
     from pipeline.ledger.migrate import migrate
 
     async def _prepare() -> None:
-        await ensure_topics(settings.bootstrap(), topic_names(settings), partitions=settings.partitions,
-                            replication_factor=settings.replication_factor)
+        await check_connection(settings)  # one clear line for a wrong address, protocol or password
+        await ensure_topics(settings)
         await migrate(settings.dsn())
 
     asyncio.run(_prepare())

@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import services
-from pipeline.kafka_compat import delete_topics, ensure_topics, true_end_offsets
+from pipeline.brokers import delete_topics, ensure_topics
 
 PARTITIONS = 4
 VALUE_BYTES = 700
@@ -133,7 +133,7 @@ async def offsets(bootstrap: str, group: str, topic: str, out_topic: str) -> tup
     await consumer.start()
     try:
         committed = [await consumer.committed(TopicPartition(topic, p)) or 0 for p in range(PARTITIONS)]
-        ends = await true_end_offsets(consumer, [TopicPartition(out_topic, p) for p in range(PARTITIONS)])
+        ends = await consumer.end_offsets([TopicPartition(out_topic, p) for p in range(PARTITIONS)])
         return committed, sum(ends.values())
     finally:
         await consumer.stop()

@@ -28,11 +28,11 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 async def broker_limits(settings: Settings, events: list[bytes]) -> dict[str, float]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from pipeline.kafka_compat import ensure_topics
+    from pipeline.brokers import client_kwargs, ensure_topics
 
     topic = f"{settings.topic_prefix}bench-raw-{uuid.uuid4().hex[:6]}"
-    await ensure_topics(settings.bootstrap(), [topic], partitions=settings.partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
+    await ensure_topics(settings, [topic])
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     started = time.perf_counter()
     try:
@@ -41,7 +41,7 @@ async def broker_limits(settings: Settings, events: list[bytes]) -> dict[str, fl
     finally:
         await producer.stop()
     produce_s = time.perf_counter() - started
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap(), auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(settings), auto_offset_reset="earliest",
                                 group_id=None, enable_auto_commit=False)
     await consumer.start()
     started, seen = time.perf_counter(), 0

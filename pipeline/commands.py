@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import emit, main
+from pipeline.cli import emit, fail, main
 from pipeline.config import Settings
 
 
@@ -24,7 +24,13 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
         run_with_sample_stream(settings, rate=rate)
         return
     from agents.worker import run_worker
-    run_worker(settings)
+    from pipeline.brokers import BrokerConnectionError, TopicLayoutError
+    try:
+        run_worker(settings)
+    except BrokerConnectionError as exc:
+        fail(str(exc), 3)
+    except TopicLayoutError as exc:
+        fail(str(exc), 1)
 
 
 @main.command("demo")
@@ -182,9 +188,7 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
     from pipeline.ledger.verify import verify_ledger
     result: dict = asyncio.run(_with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
-        from pipeline.kafka_compat import install_end_offsets_shim
         from pipeline.live import account_for_raw
-        install_end_offsets_shim()
         result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
@@ -230,13 +234,11 @@ def _time_ms(value: str | None) -> int | None:
 def replay_cmd(settings: Settings, topic: str | None, from_offset: int | None, to_offset: int | None,
                from_time: str | None, to_time: str | None, org_id: str | None) -> None:
     """Re-feed a topic range into the pipeline (idempotent: nothing posted twice)."""
-    from pipeline.kafka_compat import install_end_offsets_shim
     from pipeline.replay import ReplayRange, replay
 
-    install_end_offsets_shim()
     rng = ReplayRange(topic=topic or settings.topic("raw"), from_offset=from_offset, to_offset=to_offset,
                       from_time_ms=_time_ms(from_time), to_time_ms=_time_ms(to_time), org=org_id)
-    emit(asyncio.run(replay(settings.bootstrap(), settings.topic("raw"), rng,
+    emit(asyncio.run(replay(settings, settings.topic("raw"), rng,
                      progress=lambda n: click.echo(f"\rreplayed {n} records", err=True, nl=False))))
 
 
@@ -280,7 +282,9 @@ def review_decide(settings: Settings, org_id: str, event_id: str, approve: bool,
 
     async def send() -> None:
         from aiokafka import AIOKafkaProducer
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap())
+
+        from pipeline.brokers import client_kwargs
+        producer = AIOKafkaProducer(**client_kwargs(settings))
         await producer.start()
         try:
             await producer.send_and_wait(settings.topic("decisions"), json.dumps(decision).encode(),

@@ -11,9 +11,9 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPICS = {
@@ -54,6 +54,49 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
+    # --- issue 10: Kafka connections, security and topics (docs/operations.md)
+    embedded_kafka_controller_port: int | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    raw_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
+                                       description="retention of the raw topic (it holds card numbers: PCI scope)")
+    faust_speedups: bool = Field(default=True, description="cheaper Faust per-event path (agents/faust_speedups.py)")
+    faust_fixes_off: str = Field(default="", description="comma list of Faust fixes left out: re-testing only")
+    topic_retention_hours: float = Field(default=168.0, gt=0, le=24 * 365 * 10,
+                                         description="retention of the other non-compacted topics")
+
+    @model_validator(mode="after")
+    def _kafka_security_consistent(self) -> Settings:
+        """Refuse, naming the setting, any Kafka security combination that cannot connect."""
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if self.kafka_sasl_mechanism is None:
+                raise ValueError(f"HERA_KAFKA_SASL_MECHANISM is required with {protocol} "
+                                 "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+            if not self.kafka_sasl_username or self.kafka_sasl_password is None:
+                raise ValueError(f"HERA_KAFKA_SASL_USERNAME and HERA_KAFKA_SASL_PASSWORD are required "
+                                 f"with HERA_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism}")
+        elif self.kafka_sasl_mechanism is not None:
+            raise ValueError(f"HERA_KAFKA_SASL_MECHANISM is set but HERA_KAFKA_SECURITY_PROTOCOL={protocol} "
+                             "does not use SASL (use SASL_PLAINTEXT or SASL_SSL)")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None:
+                if not protocol.endswith("SSL"):
+                    raise ValueError(f"HERA_{name.upper()} is set but HERA_KAFKA_SECURITY_PROTOCOL={protocol} "
+                                     "does not use TLS (use SSL or SASL_SSL)")
+                if not path.is_file():
+                    raise ValueError(f"HERA_{name.upper()}: no readable file at {path}")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("HERA_KAFKA_SSL_CERTFILE and HERA_KAFKA_SSL_KEYFILE go together "
+                             "(a client certificate needs its key)")
+        return self
 
     @property
     def embedded_state(self) -> dict[str, Any]:

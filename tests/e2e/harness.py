@@ -73,19 +73,19 @@ class Pipeline:
     home: Path
     partitions: int = 2
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    security: dict[str, str] = field(default_factory=dict)  # Settings fields, e.g. kafka_sasl_username
 
     @property
     def settings(self) -> Settings:
         return Settings(kafka_bootstrap=self.kafka_bootstrap, database_url=self.database_url,
                         topic_prefix=self.topic_prefix, home=self.home, partitions=self.partitions,
-                        app_id=f"hera-{self.topic_prefix}")
+                        app_id=f"hera-{self.topic_prefix}", **self.security)  # type: ignore[arg-type]
 
     async def prepare(self) -> None:
-        from agents.app import topic_names
-        from pipeline.kafka_compat import ensure_topics
+        from pipeline.brokers import ensure_topics
         from pipeline.ledger.migrate import migrate
 
-        await ensure_topics(self.kafka_bootstrap, topic_names(self.settings), partitions=self.partitions)
+        await ensure_topics(self.settings)
         await migrate(self.database_url)
 
     def start_worker(self, worker_id: str | None = None, **env: str) -> subprocess.Popen[bytes]:
@@ -93,7 +93,8 @@ class Pipeline:
         s = self.settings
         base = {"HERA_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "HERA_DATABASE_URL": self.database_url,
                 "HERA_TOPIC_PREFIX": self.topic_prefix, "HERA_PARTITIONS": str(self.partitions),
-                "HERA_APP_ID": s.app_id, "HERA_WORKER_ID": worker_id or f"w{len(self.workers)}"}
+                "HERA_APP_ID": s.app_id, "HERA_WORKER_ID": worker_id or f"w{len(self.workers)}",
+                **{f"HERA_{name.upper()}": value for name, value in self.security.items()}}
         proc = start_worker(s, {**base, **env})
         self.workers.append(proc)
         return proc
@@ -118,9 +119,10 @@ class Pipeline:
         ``by_org``: each keyed by its organisation, as a well-behaved producer does)."""
         from aiokafka import AIOKafkaProducer
 
+        from pipeline.brokers import client_kwargs
         from pipeline.live import org_key
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap, linger_ms=5,
+        producer = AIOKafkaProducer(**client_kwargs(self.settings), linger_ms=5,
                                     max_request_size=2_000_000, max_batch_size=256 * 1024)
         await producer.start()
         try:
@@ -208,7 +210,9 @@ class Pipeline:
             where[k] = where.get(k, 0) + 1
         committed: dict[str, Any] = {}
         group = f"{self.topic_prefix}{self.settings.app_id}"
-        probe = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+        from pipeline.brokers import client_kwargs
+
+        probe = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=group, enable_auto_commit=False)
         try:
             await probe.start()
             for key in ("raw", "validated", "classified", "deferred"):
@@ -230,9 +234,9 @@ class Pipeline:
         """Every record of one of the pipeline's topics, up to its current end, in partition order."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from pipeline.kafka_compat import true_end_offsets
+        from pipeline.brokers import client_kwargs
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(**client_kwargs(self.settings), enable_auto_commit=False,
                                     auto_offset_reset="earliest", group_id=None,
                                     fetch_max_bytes=8 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)
         await consumer.start()
@@ -240,7 +244,7 @@ class Pipeline:
             tps = [TopicPartition(self.settings.topic(key), p) for p in range(self.partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            ends = await true_end_offsets(consumer, tps)
+            ends = await consumer.end_offsets(tps)
             out: list[Any] = []
             deadline = time.monotonic() + timeout_seconds
             while True:

@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from pipeline.brokers import ensure_topics, partition_counts, topic_configs
 from pipeline.config import Settings
-from pipeline.kafka_compat import ensure_topics
 from pipeline.live import Tracker, produce, start_worker, stop_worker
 from pipeline.sample import sample_events
 
@@ -27,12 +27,11 @@ EVENTS = 300
 
 async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database_url: str, topic_prefix: str,
                                                   tmp_path: Path) -> None:
-    from agents.app import topic_names
     from pipeline.ledger.migrate import migrate
 
     settings = Settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix,
                         home=tmp_path, partitions=2, app_id=f"hera-{topic_prefix}")
-    await ensure_topics(kafka_bootstrap, topic_names(settings), partitions=settings.partitions)
+    await ensure_topics(settings)
     await migrate(database_url)
     events = list(sample_events(EVENTS, seed=11, bad_share=0.05))
     worker = start_worker(settings, {"HERA_KAFKA_BOOTSTRAP": kafka_bootstrap, "HERA_DATABASE_URL": database_url,
@@ -73,6 +72,11 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
         await conn.close()
     assert in_ledger == counts["posted"]
     assert unbalanced == 0
+    # the worker's tables live in compacted changelog topics (a key's last value is what counts)
+    changelogs = [n for n in await topic_names(kafka_bootstrap) if n.startswith(settings.topic_prefix)
+                  and n.endswith("-changelog")]
+    assert len(changelogs) == 3, changelogs
+    assert {c["cleanup.policy"] for c in (await topic_configs(kafka_bootstrap, changelogs)).values()} == {"compact"}
     # keyed by organisation, every event was already on its organisation's partition: none took the
     # re-keying hop, and every auto-posted one was published as classified
     ends = await topic_sizes(kafka_bootstrap, [settings.topic("validated"), settings.topic("classified")])
@@ -94,16 +98,25 @@ async def committed_total(bootstrap: str, group: str, topic: str, partitions: in
 async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from pipeline.kafka_compat import true_end_offsets
-
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         sizes = {}
         for topic in topics:
-            await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            sizes[topic] = sum((await true_end_offsets(consumer, tps)).values())
+            count = (await partition_counts(bootstrap, [topic]))[topic]
+            tps = [TopicPartition(topic, p) for p in range(count)]
+            sizes[topic] = sum((await consumer.end_offsets(tps)).values())
         return sizes
     finally:
         await consumer.stop()
+
+
+async def topic_names(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()

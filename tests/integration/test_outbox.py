@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.outbox import Message, produce_all
-from pipeline.kafka_compat import ensure_topics
+from pipeline.brokers import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,5 @@
-"""Broker conformance: what the pipeline relies on, checked against the real broker in use.
-
-A broker bug must fail loudly here, not surface later as a mystery in changelog recovery.
+"""What the pipeline relies on from Kafka, checked against the broker in use (Apache Kafka, embedded),
+and the topics as ``hera`` creates them: partitions, retention, compaction, refusal of a mismatch.
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from pipeline.kafka_compat import _original_end_offsets, ensure_topics, install_end_offsets_shim
+from pipeline.brokers import TopicLayoutError, ensure_topics, partition_counts, pipeline_topics, topic_configs
+from pipeline.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -77,22 +77,42 @@ async def test_produce_consume_in_order_across_partitions(kafka_bootstrap: str, 
 
 
 async def test_end_offsets_equal_records_written(kafka_bootstrap: str, topic_prefix: str) -> None:
-    """The shim makes end_offsets exact; the raw answer may only ever under-report (Tansu's bug)."""
+    """Exact end offsets (consumer lag, changelog recovery and ``hera verify`` depend on them)."""
     topic = f"{topic_prefix}conf.end"
     await ensure_topics(kafka_bootstrap, [topic], partitions=PARTITIONS)
     written = await produce_batches(kafka_bootstrap, topic)
-    install_end_offsets_shim()
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        raw = await _original_end_offsets(consumer, tps)
-        fixed = await consumer.end_offsets(tps)
+        ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
-    for tp in tps:
-        assert fixed[tp] == len(written[tp.partition]), f"end offset of {tp} wrong after shim"
-        assert raw[tp] <= fixed[tp]
+    assert {tp.partition: ends[tp] for tp in tps} == {p: len(v) for p, v in written.items()}
+
+
+async def test_pipeline_topics_carry_retention_and_partitions(kafka_bootstrap: str, topic_prefix: str,
+                                                              tmp_path) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, home=tmp_path,
+                        partitions=3, raw_retention_hours=2)
+    created = await ensure_topics(settings)
+    assert sorted(created) == sorted(spec.name for spec in pipeline_topics(settings))
+    assert set((await partition_counts(settings, created)).values()) == {3}
+    raw, posted = settings.topic("raw"), settings.topic("posted")
+    configs = await topic_configs(kafka_bootstrap, [raw, posted])
+    assert configs[raw]["retention.ms"] == str(2 * 3_600_000)
+    assert configs[posted]["retention.ms"] == str(168 * 3_600_000)
+    assert await ensure_topics(settings) == []  # re-runnable
+
+
+async def test_worker_refuses_topics_of_another_partition_count(kafka_bootstrap: str, topic_prefix: str,
+                                                                tmp_path) -> None:
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, home=tmp_path, partitions=2)
+    await ensure_topics(settings)
+    other = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, home=tmp_path, partitions=4)
+    with pytest.raises(TopicLayoutError, match="HERA_PARTITIONS") as refused:
+        await ensure_topics(other)
+    assert "has 2, not 4" in str(refused.value)
 
 
 async def test_group_commit_and_resume_without_loss_or_duplicates(kafka_bootstrap: str, topic_prefix: str
