@@ -8,6 +8,8 @@ For a model classification the explanation holds:
   Features are hashed; a column is named from the line's own tokens, keyword categories and MCC
   category, and left out when none of them hashes there (word bigrams, for one);
 - ``lexicon``: keyword categories the descriptor hit; ``mcc_category``: the MCC's category;
+  ``mcc_description``: its ISO 18245 description (``mcc_iso18245.json``, from the MIT-licensed
+  PyPI package iso18245);
 - ``unknown_share`` and ``unknown_tokens``: how much of the descriptor the model never saw;
 - ``capped_by``: the familiarity cap that lowered the confidence (``familiarity.py``), if any.
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from pipeline.classify import familiarity
 from pipeline.classify.features import feature_index, token_feature_names
+from pipeline.classify.lexicon import mcc_description
 
 TOP_FEATURES = 4
 UNKNOWN_TOKENS_MAX = 5
@@ -73,7 +76,7 @@ def model_explanations(prediction, weights: np.ndarray, vocabulary: frozenset[st
     shares = np.round(unfamiliar[:, 0], 2).tolist() if unfamiliar is not None else [None] * len(tops)
     capped = prediction.capped_by or (None,) * len(tops)
     return [{"method": "model", "top_features": tops[i], "lexicon": sorted(e.lexicon), "mcc_category": e.mcc_group,
-             "unknown_share": shares[i],
+             "mcc_description": mcc_description(e.mcc), "unknown_share": shares[i],
              "unknown_tokens": list(familiarity.unknown_words(e.tokens, vocabulary)[:UNKNOWN_TOKENS_MAX]),
              "capped_by": capped[i]}
             for i, e in enumerate(prediction.evidence)]

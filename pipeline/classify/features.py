@@ -145,6 +145,7 @@ class Evidence(NamedTuple):
     has_counterparty: bool
     tokens: tuple[str, ...] = ()
     direction: str = "none"
+    mcc: str | None = None
 
 
 def event_columns(event: object, evidence_out: list | None = None) -> list[int]:
@@ -203,7 +204,7 @@ def _event_features(event: object, tokens_out: list, expand: bool, evidence_out:
         tokens_out.extend(_struct_columns(mcc, direction, source))
     if evidence_out is not None:
         evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty),
-                                     (*tokens, *cp_tokens), direction))
+                                     (*tokens, *cp_tokens), direction, mcc))
     band = amount_band(getattr(event, "amount", None), getattr(event, "currency", None))
     if band:
         strs += ["amt:" + band, "amtd:" + direction + band]

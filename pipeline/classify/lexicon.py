@@ -572,6 +572,20 @@ def substring_index() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _mcc_descriptions() -> dict[str, str]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "mcc_iso18245.json"
+    return json.loads(path.read_text(encoding="utf-8"))["codes"]
+
+
+def mcc_description(mcc: str | None) -> str | None:
+    """The ISO 18245 description of a merchant category code (``mcc_iso18245.json``), if listed."""
+    return _mcc_descriptions().get(mcc) if mcc else None
+
+
 def mcc_category(mcc: str | None) -> str | None:
     """Short category name for a merchant category code, or ``None`` if unknown."""
     if not mcc or not mcc.isdigit():

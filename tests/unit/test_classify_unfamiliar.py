@@ -120,3 +120,12 @@ def test_training_refuses_the_sealed_split() -> None:
 
     with pytest.raises(ValueError, match="sealed"):
         train_classifier.external_rows("test")
+
+
+def test_explanations_quote_the_iso_description_of_the_mcc(classifier: Classifier) -> None:
+    from pipeline.classify.lexicon import mcc_description
+
+    assert mcc_description("5812") == "Eating places and restaurants"
+    assert mcc_description("0000") is None and mcc_description(None) is None
+    assert classifier.classify(line("ZQXWV PLORKTAB", mcc="5812")).explanation["mcc_description"] == (
+        "Eating places and restaurants")
