@@ -93,11 +93,11 @@ class Classifier:
                     if line_has_expense_code(line):
                         structured[i][1][j] = (line.category, 1.0)
                 continue
-            results[i] = self._producer(event) or self._remember(event, org_memory)
-            if results[i] is not None and (results[i].explanation or {}).get("capped_by"):
-                hints[i] = results[i]
-                results[i] = None
-            if results[i] is None:
+            found = self._producer(event) or self._remember(event, org_memory)
+            if found is not None and (found.explanation or {}).get("capped_by"):
+                hints[i], found = found, None          # a one-decision hint: ask the model too
+            results[i] = found
+            if found is None:
                 model_rows.append((i, None, event))
         if model_rows:
             self._apply_model(model_rows, results, structured, hints)

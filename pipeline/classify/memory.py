@@ -189,7 +189,7 @@ class OrgMemory:
         for key in memory_keys(event):
             entry = state.entries.get(key)
             counts = {c: n for c, n in entry.counts.items() if c in allowed} if entry else {}
-            if counts:        # a refund never inherits the merchant's expense code, and vice versa
+            if entry is not None and counts:   # a refund never inherits the merchant's expense code, and vice versa
                 return self._classification(state, entry, counts, key)
         return None
 
