@@ -544,6 +544,23 @@ _MCC_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
+# The official ISO 18245 codes (``mcc_iso18245.json``) that no range above covers, mapped one by one
+# from their descriptions to the catalog's categories. Payments to brokers, courts and tax
+# authorities are not expenses the feed can post: suspense.
+_MCC_ISO_EXTRA: dict[str, tuple[int, ...]] = {
+    "MISC": (742, 743, 744, 763, 4457, 4468, 5094, 5131, 5137, 5139, 5193, 5261, 5271, 5551, 5561, 5571,
+             5592, 5598, 5599, 5713, 5714, 5715, 5718, 5735, 5962, 5963, 5964, 5965, 5966, 5967, 5968, 5969,
+             7395, 8351, 8398, 8641, 8651, 8661, 8675, 8699),
+    "REPAIRS": (780, 5013, 5051, 5072, 5074, 5511, 5521, 5531, 5532),
+    "SUPPLIES": (2842, 5046, 5085, 5099, 5169, 5199),
+    "MARKETING": (2791,),
+    "HEALTH": (5122,),
+    "PROF": (7321, 7322, 7339, 7393, 8734, 8911),
+    "SOFTWARE": (7375,),
+    "RENT": (7394,),
+    "SUSPENSE": (6211, 9211, 9222, 9223, 9311, 9399),
+}
+
 def _fold_keyword(word: str) -> str:
     return fold(word.replace("_", " ")).strip()
 
@@ -600,6 +617,9 @@ def _mcc_table() -> dict[int, str]:
         for low, high in ranges:
             for code in range(low, high + 1):
                 table.setdefault(code, short)
+    for short, codes in _MCC_ISO_EXTRA.items():
+        for code in codes:
+            table.setdefault(code, short)
     return table
 
 
