@@ -121,6 +121,7 @@ def _text_features(text: str | None, tokens_out: list, strs: list[str], tag: str
         codes = index.get(pair)
         if codes:
             strs.extend("lex:" + c for c in codes)
+            lex.update(codes)                       # two-word keywords ("ca phe", "rumah makan") count as hits
     if desc.prefix:
         strs.append("pfx:" + desc.prefix)
         tokens_out.extend(token_part(desc.prefix))
