@@ -205,16 +205,27 @@ def bench_cmd(settings: Settings, n_events: int, rate: float | None, duration_se
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="one global auto-post threshold instead of the calibrated per-code ones")
 @click.option("--curve", is_flag=True, help="also print the coverage/precision curve over thresholds")
-def classify_cmd(eval_file: str, threshold: float | None, curve: bool) -> None:
-    """Evaluate the classifier: accuracy, auto-post rate and precision, review rate, per-code table."""
+@click.option("--split", default="test", show_default=True,
+              help="rows of this split when the file has a split column ('all' for every row)")
+@click.option("--learn", is_flag=True,
+              help="replay the rows as one organisation's stream, answering reviews with the label; "
+                   "auto-post rate and precision per quarter")
+def classify_cmd(eval_file: str, threshold: float | None, curve: bool, split: str, learn: bool) -> None:
+    """Evaluate the classifier: accuracy, auto-post rate and precision, review rate, per-code table,
+    and the precision/coverage curve per source and country, without and with MCC
+    (docs: pipeline/classify/report.py; the external set: data/classifier/external/README.md)."""
     from pipeline.classify import Classifier
-    from pipeline.classify.evaluate import coverage_curve, load_eval_file
-    from pipeline.classify.evaluate import eval_file as evaluate_file
+    from pipeline.classify.evaluate import DictEvent, coverage_curve, evaluate
+    from pipeline.classify.report import load_rows, replay, report
 
     classifier = Classifier.load()
-    result = evaluate_file(eval_file, classifier, threshold_override=threshold)
+    rows = load_rows(eval_file, split=None if split == "all" else split)
+    pairs = [(DictEvent(r), r["expected_smart_code"]) for r in rows]
+    result = evaluate(pairs, classifier, classifier.thresholds, threshold_override=threshold)
     if curve:
-        pairs = load_eval_file(eval_file)
         results = classifier.classify_batch([e for e, _ in pairs])
         result["curve"] = coverage_curve(results, [x for _, x in pairs])
+    result["breakdown"] = report(classifier, rows)
+    if learn:
+        result["learning"] = replay(classifier, rows)
     emit(result)

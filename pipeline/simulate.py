@@ -38,6 +38,7 @@ def simulate(lines: Iterable[bytes], *, classifier: Any, catalog: Any, memory: A
             "reason": decision.reason.value if decision.reason else None,
             "lines": [line.to_json() for line in decision.entry.lines]
             if decision.entry is not None and decision.outcome != Outcome.REJECTED else [],
+            "explanation": getattr(cls, "explanation", None),
         }
 
 

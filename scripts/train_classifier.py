@@ -5,7 +5,9 @@
     .venv/bin/python scripts/train_classifier.py --out DIR    # write the artifact elsewhere
 
 Deterministic: the same corpus bytes give the same weights, thresholds and predictions. The
-held-out split (merchants never in training) is used only for the metrics printed at the end.
+held-out split (merchants never in training) is used only for the metrics printed at the end; the
+external real names are used as ``pipeline/classify/training.py`` says (their sealed ``test``
+split never: measure it with ``hera classify --eval data/classifier/external/nsi_names.jsonl.gz``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from pipeline.classify.model import MODEL_DIR  # noqa: E402
 from pipeline.classify.training import load_corpus, train  # noqa: E402
 
 CORPUS_DIR = ROOT / "data" / "classifier"
+EXTERNAL = CORPUS_DIR / "external" / "nsi_names.jsonl.gz"
+
+
+def external_rows(split: str) -> list[dict]:
+    """One split of the external real names; the sealed ``test`` split is never asked for here."""
+    if split == "test":
+        raise ValueError("the sealed test split is not for training")
+    return [r for r in load_corpus(EXTERNAL) if r["split"] == split] if EXTERNAL.exists() else []
 
 
 def heldout_metrics(classifier: Classifier, rows: list[dict]) -> dict:
@@ -49,12 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         generate_corpus.main([])
     train_path, heldout_path = CORPUS_DIR / "corpus_train.jsonl.gz", CORPUS_DIR / "corpus_heldout.jsonl.gz"
     train_rows, heldout_rows = load_corpus(train_path), load_corpus(heldout_path)
-    print(f"training on {len(train_rows)} lines ...", file=sys.stderr)
-    model, thresholds, meta = train(train_rows)
+    real_train, real_calibration = external_rows("train"), external_rows("calibration")
+    print(f"training on {len(train_rows)} + {len(real_train)} real lines ...", file=sys.stderr)
+    model, thresholds, meta = train(train_rows + real_train, real_rows=real_calibration)
     classifier = Classifier(model, thresholds)
     report = heldout_metrics(classifier, heldout_rows)
     model.meta.update({
         "corpus_train_sha256": hashlib.sha256(train_path.read_bytes()).hexdigest(),
+        "external_sha256": hashlib.sha256(EXTERNAL.read_bytes()).hexdigest() if EXTERNAL.exists() else None,
         "heldout": {k: report[k] for k in ("n", "accuracy", "auto_post_rate", "auto_post_precision", "review_rate")},
     })
     model.save(args.out)

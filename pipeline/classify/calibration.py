@@ -3,7 +3,9 @@
 A logistic "meta" model, fit on out-of-fold predictions (merchants unseen by the scorer), reads
 the raw top probability (as log-odds), its margin over the runner-up, the predicted code, and
 whether independent evidence agrees: the MCC's ISO 18245 category, the multilingual keyword
-lexicon, the feed source, a counterparty. Agreement of that evidence is what separates a
+lexicon, the feed source, a counterparty; and how unfamiliar the line is (``familiarity.py``).
+It is fit on out-of-fold generated lines *and* on the real names of the external calibration
+split (``data/classifier/external/``), so what unfamiliarity costs is learnt from real lines. Agreement of that evidence is what separates a
 confident-and-right line from a confident-and-wrong one; a monotone map of the raw probability
 alone (isotonic regression) cannot see it.
 
@@ -23,8 +25,10 @@ from pipeline.classify.features import Evidence
 N_EVIDENCE = 8
 
 
-def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], classes: Sequence[str]) -> np.ndarray:
-    """Design matrix of the calibrator, one row per event (``evidence`` from ``featurize``)."""
+def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], classes: Sequence[str],
+                  unfamiliar: np.ndarray) -> np.ndarray:
+    """Design matrix of the calibrator, one row per event (``evidence`` from ``featurize``,
+    ``unfamiliar`` from ``familiarity.signals``)."""
     k = probabilities.shape[1]
     best = probabilities.argmax(axis=1)
     ordered = np.sort(probabilities, axis=1)
@@ -41,14 +45,16 @@ def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], class
     evidence_block = np.column_stack([has_mcc, group == best, (group >= 0) & (group != best), lex_has_best,
                                       any_lex & ~lex_has_best, any_lex, card, has_cp]).astype(np.float64)
     onehot = np.eye(k)[best]
-    return np.hstack([logit[:, None], margin[:, None], evidence_block, onehot, onehot * logit[:, None]])
+    return np.hstack([logit[:, None], margin[:, None], evidence_block, unfamiliar,
+                      unfamiliar * logit[:, None], onehot, onehot * logit[:, None]])
 
 
-def fit(design: np.ndarray, correct: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+def fit(design: np.ndarray, correct: np.ndarray, c: float = 1.0,
+        sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=5000)
-    model.fit(design, correct.astype(int))
+    model.fit(design, correct.astype(int), sample_weight=sample_weight)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 

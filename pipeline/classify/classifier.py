@@ -7,8 +7,13 @@ Order of evidence for one event:
 2. A producer's ``smart_code`` is only a hint: the classification below must agree with it, or
    the event goes to review (``SMART_CODE_HINT_DISAGREES``); it never sets the confidence.
 3. The organisation's memory (``memory.OrgMemory``): exact counterparty / merchant key, or a
-   promoted org rule → ``memory`` / ``org_rule`` with its own honest confidence.
-4. The text model (``model.LinearModel``) → calibrated ``model`` classification.
+   promoted org rule → ``memory`` / ``org_rule`` with its own honest confidence. A key with a
+   single decision is only a *hint*: the model is asked too; if it agrees, its answer stands
+   (and may post); if not, the hint stands, capped below every threshold, and goes to review.
+4. The text model (``model.LinearModel``) → calibrated ``model`` classification, capped when the
+   line is unfamiliar (``familiarity.py``).
+
+Every result carries ``explanation`` (``explain.py``).
 
 ``classify_batch`` featurises all model-bound lines at once: the model is a sparse matrix
 product, so throughput is set by feature extraction (token-level caching makes repeats cheap).
@@ -28,6 +33,7 @@ import numpy as np
 
 from pipeline.classify import features
 from pipeline.classify.codes import SUSPENSE, enum_value
+from pipeline.classify.explain import model_explanations
 from pipeline.classify.model import MODEL_DIR, LinearModel, Prediction
 from pipeline.classify.rules import classify_structured, line_has_expense_code
 from pipeline.classify.types import Classification
@@ -76,6 +82,7 @@ class Classifier:
         results: list[Classification | None] = [None] * len(events)
         model_rows: list[tuple[int, int | None, object]] = []   # (event index, bill line index, model input)
         structured: dict[int, tuple] = {}
+        hints: dict[int, Classification] = {}
         for i, event in enumerate(events):
             if getattr(event, "kind", None):
                 rule = classify_structured(event)
@@ -87,11 +94,14 @@ class Classifier:
                     if line_has_expense_code(line):
                         structured[i][1][j] = (line.category, 1.0)
                 continue
-            results[i] = self._remember(event, org_memory)
-            if results[i] is None:
+            found = self._remember(event, org_memory)
+            if found is not None and (found.explanation or {}).get("capped_by"):
+                hints[i], found = found, None          # a one-decision hint: ask the model too
+            results[i] = found
+            if found is None:
                 model_rows.append((i, None, event))
         if model_rows:
-            self._apply_model(model_rows, results, structured)
+            self._apply_model(model_rows, results, structured, hints)
         for i, (rule, line_codes) in structured.items():
             results[i] = self._structured_result(events[i], rule, line_codes)
         return [hint_checked(event, cls) for event, cls in zip(events, cast("list[Classification]", results),
@@ -111,9 +121,11 @@ class Classifier:
             return None
         return org_memory.lookup(enum_value(getattr(event, "organization_id", None)) or "", event)
 
-    def _apply_model(self, rows: list[tuple[int, int | None, object]], results: list, structured: dict) -> None:
+    def _apply_model(self, rows: list[tuple[int, int | None, object]], results: list, structured: dict,
+                     hints: dict[int, Classification]) -> None:
         prediction = self.model.predict([row[2] for row in rows])
         alts = _batch_alternatives(prediction, self.model.classes)
+        explanations = model_explanations(prediction, self.model.weights, self.model.vocabulary)
         classes = self.model.classes
         best = prediction.best.tolist()
         confidences = np.round(prediction.confidence, 4).tolist()
@@ -121,7 +133,8 @@ class Classifier:
             code = classes[best[k]]
             confidence = confidences[k]
             if line is None:
-                results[i] = Classification(code, confidence, alts[k], "model")
+                results[i] = _with_hint(Classification(code, confidence, alts[k], "model", explanation=explanations[k]),
+                                        hints.get(i))
             else:
                 structured[i][1][line] = (code, confidence)
 
@@ -134,7 +147,20 @@ class Classifier:
             confidence = 0.0
             reason = reason or "LINE_UNCLASSIFIED"
         return Classification(rule.smart_code, round(confidence, 4), ((rule.smart_code, round(confidence, 4)),),
-                              "rule", line_codes=codes, reason=reason)
+                              "rule", line_codes=codes, reason=reason,
+                              explanation={"method": "rule", "kind": enum_value(getattr(event, "kind", None)),
+                                           "reason": reason, "capped_by": None})
+
+
+def _with_hint(model: Classification, hint: Classification | None) -> Classification:
+    """Merge a one-decision memory hint with the model's answer (see the module docstring)."""
+    if hint is None:
+        return model
+    memory_key = (hint.explanation or {}).get("memory_key")
+    if hint.smart_code == model.smart_code:
+        return replace(model, explanation={**(model.explanation or {}), "memory_hint": memory_key, "hint_agrees": True})
+    explanation = {**(hint.explanation or {}), "model_code": model.smart_code, "model_confidence": model.confidence}
+    return replace(hint, explanation=explanation)
 
 
 def hint_checked(event: object, cls: Classification) -> Classification:

@@ -53,6 +53,12 @@ def feature_index(feature: str) -> int:
 
 
 @lru_cache(maxsize=TOKEN_CACHE_MAX)
+def token_feature_names(token: str) -> dict[int, str]:
+    """Column → feature string for one token's features (to name an explanation's columns)."""
+    return {feature_index(f): f for f in _token_features(token)}
+
+
+@lru_cache(maxsize=TOKEN_CACHE_MAX)
 def _token_columns(token: str) -> tuple[int, ...]:
     return tuple(feature_index(f) for f in _token_features(token))
 
@@ -115,6 +121,7 @@ def _text_features(text: str | None, tokens_out: list, strs: list[str], tag: str
         codes = index.get(pair)
         if codes:
             strs.extend("lex:" + c for c in codes)
+            lex.update(codes)                       # two-word keywords ("ca phe", "rumah makan") count as hits
     if desc.prefix:
         strs.append("pfx:" + desc.prefix)
         tokens_out.extend(token_part(desc.prefix))
@@ -129,13 +136,17 @@ def _text_features(text: str | None, tokens_out: list, strs: list[str], tag: str
 
 
 class Evidence(NamedTuple):
-    """Per-event facts the calibrator weighs: keyword categories, MCC category, channel."""
+    """Per-event facts the calibrator weighs: keyword categories, MCC category, channel, and the
+    normalised tokens (for the unfamiliarity signals of ``familiarity.py``)."""
 
     lexicon: frozenset[str]
     mcc_group: str | None
     has_mcc: bool
     card_feed: bool
     has_counterparty: bool
+    tokens: tuple[str, ...] = ()
+    direction: str = "none"
+    mcc: str | None = None
 
 
 def event_columns(event: object, evidence_out: list | None = None) -> list[int]:
@@ -193,7 +204,8 @@ def _event_features(event: object, tokens_out: list, expand: bool, evidence_out:
     else:
         tokens_out.extend(_struct_columns(mcc, direction, source))
     if evidence_out is not None:
-        evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty)))
+        evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty),
+                                     (*tokens, *cp_tokens), direction, mcc))
     band = amount_band(getattr(event, "amount", None), getattr(event, "currency", None))
     if band:
         strs += ["amt:" + band, "amtd:" + direction + band]
@@ -237,4 +249,5 @@ def clear_caches() -> None:
     """Forget cached token features (for cold-start benchmarks)."""
     _token_entry.cache_clear()
     _token_columns.cache_clear()
+    token_feature_names.cache_clear()
     feature_index.cache_clear()

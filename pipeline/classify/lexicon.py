@@ -494,6 +494,25 @@ _KEYWORDS_EXTRA: dict[str, str] = {
 }
 
 
+# Everyday words of Southeast Asian descriptors, romanised as card networks print them (Thai RTGS
+# and common spellings, Vietnamese without tones, Malay, Indonesian, Filipino), plus Korean/Japanese
+# romanisations. Ambiguous words are left out ("toko" is any shop, "khao" is also in place names).
+_KEYWORDS_SEA: dict[str, str] = {
+    "MEALS": """ran_ahan raan_ahan ahan kuay_tiew kuaytiew kuay_teow guay_tiew moo_krata mookata som_tam
+        pad_thai khao_man_gai khao_man_kai cha_yen kafae kaphe gafae ca_phe caphe cafe_sua bun_bo com_ga
+        nuong quan_nhau bia_hoi an_uong kedai_makan nasi nasi_lemak roti_canai teh_tarik kopi warteg bakso
+        mie satay soto ayam_goreng martabak kedai_kopi bubur gerai kainan karinderya lutong_bahay ihaw
+        tapsilogan restawran kantin sikdang bunsik pojangmacha yakiniku teishoku cha_chaan_teng dai_pai_dong""",
+    "WELFARE": """talat talad talaat ran_khai_khong bach_hoa pasar pasar_raya runcit kelontong alfamart
+        indomaret alfamidi tindahan grocery_store""",
+    "FUEL": """pom_naman pam_nam_man stesen_petrol pertamina gasolinahan petron""",
+    "HEALTH": """ran_khai_ya khai_ya apotik""",
+    "LODGING": """rong_raem rongraem""",
+    "GROUND": """rot_fai rotfai taxi_meter xe_khach ga_tau tol_road angkot kereta_api lrt mrt bts jeepney""",
+    "REPAIRS": """tiem_sua_xe kedai_motor""",
+}
+
+
 # Merchant category codes (ISO 18245) by expense category. Ranges are inclusive.
 _MCC_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
     "AIR": ((3000, 3350), (4511, 4511), (4582, 4582)),
@@ -525,6 +544,23 @@ _MCC_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
+# The official ISO 18245 codes (``mcc_iso18245.json``) that no range above covers, mapped one by one
+# from their descriptions to the catalog's categories. Payments to brokers, courts and tax
+# authorities are not expenses the feed can post: suspense.
+_MCC_ISO_EXTRA: dict[str, tuple[int, ...]] = {
+    "MISC": (742, 743, 744, 763, 4457, 4468, 5094, 5131, 5137, 5139, 5193, 5261, 5271, 5551, 5561, 5571,
+             5592, 5598, 5599, 5713, 5714, 5715, 5718, 5735, 5962, 5963, 5964, 5965, 5966, 5967, 5968, 5969,
+             7395, 8351, 8398, 8641, 8651, 8661, 8675, 8699),
+    "REPAIRS": (780, 5013, 5051, 5072, 5074, 5511, 5521, 5531, 5532),
+    "SUPPLIES": (2842, 5046, 5085, 5099, 5169, 5199),
+    "MARKETING": (2791,),
+    "HEALTH": (5122,),
+    "PROF": (7321, 7322, 7339, 7393, 8734, 8911),
+    "SOFTWARE": (7375,),
+    "RENT": (7394,),
+    "SUSPENSE": (6211, 9211, 9222, 9223, 9311, 9399),
+}
+
 def _fold_keyword(word: str) -> str:
     return fold(word.replace("_", " ")).strip()
 
@@ -533,7 +569,7 @@ def _fold_keyword(word: str) -> str:
 def keyword_index() -> dict[str, tuple[str, ...]]:
     """Folded keyword (one token, or two tokens joined by a space) → categories it hints at."""
     index: dict[str, list[str]] = {}
-    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items()):
+    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items(), *_KEYWORDS_SEA.items()):
         for word in blob.split():
             key = _fold_keyword(word)
             if key and short not in index.setdefault(key, []):
@@ -553,6 +589,20 @@ def substring_index() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _mcc_descriptions() -> dict[str, str]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "mcc_iso18245.json"
+    return json.loads(path.read_text(encoding="utf-8"))["codes"]
+
+
+def mcc_description(mcc: str | None) -> str | None:
+    """The ISO 18245 description of a merchant category code (``mcc_iso18245.json``), if listed."""
+    return _mcc_descriptions().get(mcc) if mcc else None
+
+
 def mcc_category(mcc: str | None) -> str | None:
     """Short category name for a merchant category code, or ``None`` if unknown."""
     if not mcc or not mcc.isdigit():
@@ -567,6 +617,9 @@ def _mcc_table() -> dict[int, str]:
         for low, high in ranges:
             for code in range(low, high + 1):
                 table.setdefault(code, short)
+    for short, codes in _MCC_ISO_EXTRA.items():
+        for code in codes:
+            table.setdefault(code, short)
     return table
 
 

@@ -1,9 +1,11 @@
 """Per-organisation learning from reviewer decisions: counterparty memory and org rules.
 
 Every reviewer decision (approve = the suggested code was right; correct = another code) is
-evidence about a *merchant key* of that organisation: the normalised counterparty, the first two
-merchant tokens of the descriptor (``d:blue bottle``), and the first merchant token alone
-(``h:starbucks``, only for tokens that are not generic category words).
+evidence about the *merchant keys* of that organisation: the normalised counterparty
+(``cp:blue fox studio``) and the first two merchant tokens of the descriptor (``d:blue bottle``).
+Keys are made after payment-gateway prefixes (``SQ *``, ``VNPAY*``, ``SHOPEEPAY``), channel words
+and place words (``places.py``: a key is never a city) are stripped. There is no key made of the
+first token alone: "BANGKOK FUEL SHACK" and "BANGKOK BANK" must not share what was learnt.
 
 Confidence is a posterior, never a constant: for the key's most frequent code,
 
@@ -11,14 +13,15 @@ Confidence is a posterior, never a constant: for the key's most frequent code,
 
 with ``n`` decisions, ``n_top`` of them for the top code, prior strength ``s`` and prior mean
 ``m`` = how often this organisation's decisions agree with the key's previous majority,
-Laplace-smoothed towards ``CONSISTENCY_PRIOR`` (measured, per organisation). One correction gives
-(1 + 0.95) / 2 = 0.975; a contradiction drops it to about 0.65.
+Laplace-smoothed towards ``CONSISTENCY_PRIOR`` (measured, per organisation). A key needs at
+least ``MIN_DECISIONS`` consistent decisions before its confidence may reach an auto-post
+threshold: with one, it is capped at ``HINT_CONFIDENCE_MAX`` and acts as a *hint*: the classifier
+still asks the model, and posts the model's answer only if it agrees with the hint.
 
-Lookup tries the keys from most to least specific; the broad first-token key catches the same
-merchant printed with another city or store ("STARBUCKS SEATTLE" after "STARBUCKS PORTLAND").
 A key whose last ``PROMOTE_AFTER`` decisions agree (and ≥ 90 % overall) becomes an *org rule*
-(``method="org_rule"``). A decision that contradicts a rule demotes it at once and halves the old
-code's weight, so the next lines go to review until the evidence is consistent again.
+(``method="org_rule"``). A decision that contradicts the key the lookup would have used (the key
+actually used for the suggestion) demotes that key at once and halves the old code's weight, so
+the next lines go to review until the evidence is consistent again.
 
 The state is plain dicts and numbers: ``to_dict`` / ``from_dict`` round-trip through JSON (for a
 PostgreSQL row or a Faust table).
@@ -29,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.classify.codes import SMART_CODE_RE, allowed_codes, enum_value
-from pipeline.classify.lexicon import keyword_index
 from pipeline.classify.normalize import merchant_tokens, normalize
+from pipeline.classify.places import PLACE_WORDS
 from pipeline.classify.types import Classification
 from pipeline.domain.errors import HeraError
 
@@ -40,7 +43,8 @@ PROMOTE_SHARE = 0.9
 PRIOR_STRENGTH = 1.0
 CONSISTENCY_PRIOR = 0.95        # before an org has history: merchants mostly keep their category
 CONSISTENCY_PRIOR_WEIGHT = 20.0
-HEAD_TOKEN_MIN = 4
+MIN_DECISIONS = 2               # consistent decisions before a key may auto-post
+HINT_CONFIDENCE_MAX = 0.8       # below every auto-post threshold (≥ 0.85)
 ENTRIES_PER_ORG_MAX = 200_000
 ALTERNATIVES_MAX = 3
 
@@ -80,20 +84,24 @@ class _OrgState:
                 / (self.agree + self.disagree + CONSISTENCY_PRIOR_WEIGHT))
 
 
+def _key_tokens(text: str | None) -> tuple[str, ...]:
+    """Merchant tokens without gateway prefixes, channel words and place words (unless only places remain)."""
+    tokens = merchant_tokens(normalize(text))
+    kept = tuple(t for t in tokens if t not in PLACE_WORDS)
+    return kept or tokens
+
+
 def memory_keys(event: object) -> list[str]:
-    """Keys from most to least specific: counterparty, first two merchant tokens, first token."""
+    """Keys from most to least specific: counterparty, first two merchant tokens."""
     keys = []
     counterparty = getattr(event, "counterparty", None)
     if counterparty:
-        tokens = merchant_tokens(normalize(counterparty))
+        tokens = _key_tokens(counterparty)
         if tokens:
             keys.append("cp:" + " ".join(tokens[:3]))
-    tokens = merchant_tokens(normalize(getattr(event, "description", None)))
+    tokens = _key_tokens(getattr(event, "description", None))
     if tokens:
         keys.append("d:" + " ".join(tokens[:2]))
-        head = tokens[0]
-        if len(head) >= HEAD_TOKEN_MIN and head not in keyword_index():
-            keys.append("h:" + head)
     return keys
 
 
@@ -105,17 +113,26 @@ class OrgMemory:
 
     # -- learning ---------------------------------------------------------------------------
 
-    def learn(self, org_id: str, event: object, smart_code: str, *, corrected: bool) -> None:
+    def learn(self, org_id: str, event: object, smart_code: str, *, corrected: bool,
+              used_key: str | None = None) -> None:
         """Record a reviewer's decision: ``smart_code`` is right for this event.
 
         ``corrected`` says whether the reviewer changed the suggestion; both kinds of decision are
-        evidence (an approval confirms the key's code), and count the same.
+        evidence (an approval confirms the key's code), and count the same. ``used_key`` is the key
+        whose memory made the suggestion (``explanation["memory_key"]``); by default, the key the
+        lookup would use now. If it contradicts the decision it is demoted even when it is not
+        among this event's keys any more.
         """
         if not SMART_CODE_RE.match(smart_code or ""):
             raise ValueError(f"not a smart code: {smart_code!r}")
         state = self._orgs.setdefault(org_id, _OrgState())
         state.seq += 1
-        for position, key in enumerate(memory_keys(event)):
+        keys = memory_keys(event)
+        used_key = used_key or self._used_key(state, event, keys)
+        used = state.entries.get(used_key) if used_key else None
+        if used is not None and used_key not in keys:
+            self._demote_if_contradicted(used, smart_code)
+        for position, key in enumerate(keys):
             entry = state.entries.get(key)
             if entry is None:
                 entry = state.entries[key] = _Entry()
@@ -125,6 +142,22 @@ class OrgMemory:
             self._evict(state)
 
     @staticmethod
+    def _used_key(state: _OrgState, event: object, keys: list[str]) -> str | None:
+        allowed = allowed_codes(enum_value(getattr(event, "direction", None)))
+        for key in keys:
+            entry = state.entries.get(key)
+            if entry and any(c in allowed for c in entry.counts):
+                return key
+        return None
+
+    @staticmethod
+    def _demote_if_contradicted(entry: _Entry, code: str) -> None:
+        top, _ = entry.top()
+        if top is not None and top != code and (entry.rule or entry.counts[top] >= MIN_DECISIONS):
+            entry.rule = False                                   # demote on contradiction
+            entry.counts[top] = entry.counts[top] / 2
+
+    @staticmethod
     def _update(state: _OrgState, entry: _Entry, code: str, *, count_agreement: bool) -> None:
         top, _ = entry.top()
         if top is not None and count_agreement:
@@ -132,9 +165,7 @@ class OrgMemory:
                 state.agree += 1
             else:
                 state.disagree += 1
-        if entry.rule and top is not None and top != code:
-            entry.rule = False                                   # demote on contradiction
-            entry.counts[top] = entry.counts[top] / 2
+        OrgMemory._demote_if_contradicted(entry, code)
         entry.counts[code] = entry.counts.get(code, 0.0) + 1.0
         entry.streak = entry.streak + 1 if entry.streak_code == code else 1
         entry.streak_code = code
@@ -159,22 +190,27 @@ class OrgMemory:
         for key in memory_keys(event):
             entry = state.entries.get(key)
             counts = {c: n for c, n in entry.counts.items() if c in allowed} if entry else {}
-            if counts:        # a refund never inherits the merchant's expense code, and vice versa
-                return self._classification(state, entry, counts)
+            if entry is not None and counts:   # a refund never inherits the merchant's expense code, and vice versa
+                return self._classification(state, entry, counts, key)
         return None
 
     @staticmethod
-    def _classification(state: _OrgState, entry: _Entry, counts: dict[str, float]) -> Classification:
+    def _classification(state: _OrgState, entry: _Entry, counts: dict[str, float], key: str) -> Classification:
         n = sum(counts.values())
         prior = state.consistency()
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         top_code, n_top = ranked[0]
         confidence = (n_top + PRIOR_STRENGTH * prior) / (n + PRIOR_STRENGTH)
+        capped_by = None
+        if n_top < MIN_DECISIONS and confidence > HINT_CONFIDENCE_MAX:
+            confidence, capped_by = HINT_CONFIDENCE_MAX, "one_decision"
         alternatives = [(top_code, round(confidence, 4))]
         for code, count in ranked[1:ALTERNATIVES_MAX]:
             alternatives.append((code, round(count / (n + PRIOR_STRENGTH), 4)))
         method = "org_rule" if entry.rule else "memory"
-        return Classification(top_code, round(confidence, 4), tuple(alternatives), method)
+        explanation = {"method": method, "memory_key": key, "decisions": round(n, 2), "agreeing": round(n_top, 2),
+                       "capped_by": capped_by}
+        return Classification(top_code, round(confidence, 4), tuple(alternatives), method, explanation=explanation)
 
     def stats(self, org_id: str) -> dict:
         state = self._orgs.get(org_id) or _OrgState()

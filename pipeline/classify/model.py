@@ -5,7 +5,8 @@ Artifact (``pipeline/classify/model/``), written by ``scripts/train_classifier.p
 - ``model.npz``: ``classes``, the non-zero weight rows (``rows``, ``coef`` float32), ``intercept``,
   ``temperature`` and the calibrator (``cal_coef``, ``cal_intercept``, see ``calibration.py``);
 - ``model.json``: format version, feature-space width, training metadata and held-out metrics;
-- ``thresholds.json``: the recommended auto-post threshold per smart code.
+- ``thresholds.json``: the recommended auto-post threshold per smart code;
+- ``vocab.txt``: tokens seen at least twice in training (what "known" means in ``familiarity.py``).
 
 No pickles: loading is plain numpy, so an artifact is data, not code, and survives library
 upgrades. Scores are masked by direction (money out can only be an expense or suspense; money
@@ -15,18 +16,20 @@ in only a receipt, interest, refund or suspense) before the temperature-scaled s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.classify import calibration
-from pipeline.classify.codes import allowed_codes, enum_value
+from pipeline.classify import calibration, familiarity
+from pipeline.classify.codes import allowed_codes, enum_value, short_name
 from pipeline.classify.features import N_FEATURES, featurize
 from pipeline.domain.errors import HeraError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 WARM_TOKENS_FILE = "warm_tokens.txt"
+VOCAB_FILE = "vocab.txt"
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 
@@ -42,6 +45,10 @@ class Prediction:
     confidence: np.ndarray    # float, shape (n,), calibrated
     raw_confidence: np.ndarray
     probabilities: np.ndarray  # float, shape (n, classes), temperature-scaled, masked
+    evidence: tuple = ()       # features.Evidence per row
+    unfamiliar: np.ndarray | None = None   # familiarity.signals per row
+    capped_by: tuple[str | None, ...] = ()  # name of the familiarity cap that applies to the row
+    matrix: object = None      # the feature rows (scipy CSR), for explanations
 
 
 class LinearModel:
@@ -49,7 +56,7 @@ class LinearModel:
 
     def __init__(self, classes: list[str], weights: np.ndarray, intercept: np.ndarray, temperature: float,
                  cal_coef: np.ndarray, cal_intercept: float, meta: dict | None = None,
-                 warm_tokens: list[str] | None = None) -> None:
+                 warm_tokens: list[str] | None = None, vocabulary: Iterable[str] = ()) -> None:
         if weights.shape != (N_FEATURES, len(classes)):
             raise ModelArtifactError(f"weights shape {weights.shape} does not match features/classes")
         self.classes = list(classes)
@@ -63,6 +70,8 @@ class LinearModel:
         self.cal_intercept = float(cal_intercept)
         self.meta = meta or {}
         self.warm_tokens = list(warm_tokens or [])
+        self.vocabulary = frozenset(vocabulary)
+        self._short_names = [short_name(c) for c in self.classes]
         self._mask_table = np.vstack([self._mask_for(d) for d in ("debit", "credit", None)])
 
     def _mask_for(self, direction: str | None) -> np.ndarray:
@@ -72,6 +81,12 @@ class LinearModel:
     def scores(self, matrix) -> np.ndarray:
         """Raw linear scores, shape (n, classes)."""
         return np.asarray(matrix @ self.weights, dtype=np.float64) + self.intercept
+
+    @property
+    def real_threshold(self) -> float:
+        """Confidence a money-out line without an agreeing MCC needs to post (0 = no such rule);
+        chosen on real lines by ``training.risk_controlled_threshold``."""
+        return float((self.meta.get("real_calibration") or {}).get("risk_controlled_threshold") or 0.0)
 
     def mask(self, directions: list[str | None]) -> np.ndarray:
         rows = [0 if d == "debit" else 1 if d == "credit" else 2 for d in directions]
@@ -86,10 +101,29 @@ class LinearModel:
         matrix = featurize(events, evidence)
         directions = [enum_value(getattr(e, "direction", None)) for e in events]
         probs = self.probabilities(self.scores(matrix), directions)
-        design = calibration.meta_features(probs, evidence, self.classes)
+        return self.calibrate(probs, evidence, matrix)
+
+    def calibrate(self, probs: np.ndarray, evidence: list, matrix: object = None) -> Prediction:
+        """Calibrated confidence of the top code, then the familiarity caps."""
+        unfamiliar = familiarity.signals(evidence, self.vocabulary)
+        design = calibration.meta_features(probs, evidence, self.classes, unfamiliar)
         confidence = calibration.apply(design, self.cal_coef, self.cal_intercept)
         best = probs.argmax(axis=1)
-        return Prediction(best, confidence, probs[np.arange(len(best)), best], probs)
+        short = self._short_names
+        agrees = np.array([short[b] in e.lexicon for b, e in zip(best.tolist(), evidence, strict=True)], dtype=bool)
+        expense = np.array([e.direction != "credit" for e in evidence], dtype=bool)
+        ceiling, names = familiarity.caps(unfamiliar, np.array([e.has_mcc for e in evidence], dtype=bool), agrees,
+                                          expense)
+        real = self.real_threshold
+        if real:
+            mcc_agrees = np.array([e.mcc_group == short[b] for b, e in zip(best.tolist(), evidence, strict=True)], dtype=bool)
+            below = expense & ~mcc_agrees & (confidence < real) & (ceiling > familiarity.CAP_UNCORROBORATED)
+            ceiling = np.where(below, familiarity.CAP_UNCORROBORATED, ceiling)
+            names = [familiarity.BELOW_REAL_THRESHOLD if b else n for n, b in zip(names, below.tolist(), strict=True)]
+        capped = tuple(names)      # the cap that holds the line below posting, whether or not it had to lower it
+        confidence = np.minimum(confidence, ceiling)
+        return Prediction(best, confidence, probs[np.arange(len(best)), best], probs, tuple(evidence), unfamiliar,
+                          capped, matrix)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -99,6 +133,7 @@ class LinearModel:
                             temperature=np.array(self.temperature), cal_coef=self.cal_coef,
                             cal_intercept=np.array(self.cal_intercept))
         (directory / WARM_TOKENS_FILE).write_text("".join(t + "\n" for t in self.warm_tokens), encoding="utf-8")
+        (directory / VOCAB_FILE).write_text("".join(t + "\n" for t in sorted(self.vocabulary)), encoding="utf-8")
         meta = {"format_version": FORMAT_VERSION, "n_features": N_FEATURES, **self.meta}
         (directory / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -118,8 +153,10 @@ class LinearModel:
         weights[data["rows"]] = data["coef"]
         warm_file = directory / WARM_TOKENS_FILE
         warm_tokens = warm_file.read_text(encoding="utf-8").split() if warm_file.exists() else []
+        vocab_file = directory / VOCAB_FILE
+        vocabulary = vocab_file.read_text(encoding="utf-8").split() if vocab_file.exists() else []
         return cls(classes, weights, data["intercept"], float(data["temperature"]), data["cal_coef"],
-                   float(data["cal_intercept"]), meta, warm_tokens)
+                   float(data["cal_intercept"]), meta, warm_tokens, vocabulary)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ OAKLAND CA``. This module folds case and accents (Vietnamese, Polish, Turkish �
 Latin; CJK, Thai, Arabic and Hangul are kept), splits payment-processor prefixes
 (``SQ *``, ``PAYPAL *``, ``VNPAY*``) from the merchant, and drops store numbers, dates, masked
 card numbers and reference codes, which identify a location or a payment but never a category.
+A number that opens the descriptor is kept: it is the merchant's name ("7-ELEVEN", "99 SPEED MART").
 
 ``merchant_key`` is the identity used by per-organisation memory: the first meaningful
 tokens of the merchant name, stable across store numbers, dates and processor prefixes.
@@ -25,7 +26,10 @@ PROCESSORS = frozenset(
     ebanx nyx bluesnap ccbill payoneer skrill gocardless gc airwallex wise revolut pos ecom
     epay payzen sumupecom shopify shp zip afterpay klarna clearpay affirm sezzle momo zalopay
     onepay alipay wechat wxpay tenpay linepay gcash paymaya grabpay ovo dana gopay truemoney
-    payme ipay88 molpay billdesk ccavenue paytm phonepe upi""".split()
+    payme ipay88 molpay billdesk ccavenue paytm phonepe upi shopeepay spay airpay boost tng tngd
+    touchngo 2c2p promptpay duitnow paynow vietqr napas doku nicepay paymongo dragonpay maya fomopay
+    hitpay razer senangpay billplz kpay kbank scbeasy linemanpay rabbitlinepay satispay merpago tyro
+    zlr clv ccv vnpayqr momopay zlp viettelpay vtpay payoo smartpay""".split()
 )
 # Words that describe the payment channel, not the merchant; skipped in the merchant key.
 CHANNEL_WORDS = frozenset(
@@ -49,6 +53,9 @@ CHANNEL_WORDS = frozenset(
 _SPACE_SCRIPTS_START = 0x2E80  # CJK radicals onward: kana, CJK, Hangul — no word spaces
 _THAI = (0x0E00, 0x0E7F)
 
+# A leading number is the merchant's name ("7-ELEVEN", "99 SPEED MART", "55688 TAXI"), not a store
+# number, when it opens the descriptor and letters follow (after spaces or a hyphen; not "12/03").
+_LEADING_NUMBER_RE = re.compile(r"^\s*(\d{1,5})(?=[\s\-&+]*[^\W\d_])")
 _STAR_RE = re.compile(r"^\s*([^\s*]{1,12}(?: [^\s*]{1,8})?)\s?\*\s*")
 _TOKEN_RE = re.compile(r"\w+(?:&\w+)*")
 _APOSTROPHES = str.maketrans({"'": None, "’": None, "`": None, "´": None, "_": " "})
@@ -105,6 +112,9 @@ def normalize(text: str | None) -> Descriptor:
         folded = folded[match.end():]
     raw = _TOKEN_RE.findall(folded.replace("*", " "))
     cleaned = [_clean(tok) for tok in raw]
+    lead = _LEADING_NUMBER_RE.match(folded)
+    if lead and raw and raw[0] == lead.group(1):
+        cleaned[0] = raw[0]                       # a digit name is kept ("7", "99", "55688")
     tokens = tuple(tok for tok in cleaned if tok)
     return Descriptor(tokens, prefix, prefix in PROCESSORS, cleaned != raw)
 

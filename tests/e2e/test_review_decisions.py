@@ -1,5 +1,7 @@
 """Review decisions end to end: an unsure feed line goes to review; a reviewer's correction posts it
-and teaches the organisation, so the next line of the same counterparty auto-posts."""
+and teaches the organisation. One correction is a hint (the next line goes to review with the
+learnt code suggested); after two consistent corrections the next line of the same counterparty
+auto-posts (pipeline/classify/memory.py)."""
 
 from __future__ import annotations
 
@@ -44,18 +46,19 @@ async def test_correction_posts_and_teaches_the_next_line(pipe: Pipeline) -> Non
     tracker = Tracker(pipe.settings)
     await tracker.start()
     try:
-        await pipe.produce([feed_line(org, "r-1", "250.00")])
-        await pipe.wait_for(tracker, lambda t: t.counts()["review"] == 1, 60, what="the line in review",
-                            watch=[worker])
-        await send_decision(pipe, {"organization_id": org, "event_id": "r-1", "decision": "correct",
-                                   "smart_code": FEES, "reviewer": "ana"})
-        await pipe.wait_for(tracker, lambda t: t.counts()["posted"] == 1, 60, what="the corrected entry posted",
-                            watch=[worker])
-        await pipe.produce([feed_line(org, "r-2", "310.00")])
-        await pipe.wait_for(tracker, lambda t: len(t.accounted) == 2, 60, what="the next line", watch=[worker])
+        for n, event_id in enumerate(("r-1", "r-2"), 1):          # two consistent corrections
+            await pipe.produce([feed_line(org, event_id, f"{250 + n}.00")])
+            await pipe.wait_for(tracker, lambda t, n=n: len(t.accounted) == n and t.counts()["review"] == 1, 60,
+                                what=f"line {event_id} in review", watch=[worker])
+            await send_decision(pipe, {"organization_id": org, "event_id": event_id, "decision": "correct",
+                                       "smart_code": FEES, "reviewer": "ana"})
+            await pipe.wait_for(tracker, lambda t, n=n: t.counts()["posted"] == n, 60,
+                                what=f"corrected entry {event_id} posted", watch=[worker])
+        await pipe.produce([feed_line(org, "r-3", "310.00")])
+        await pipe.wait_for(tracker, lambda t: len(t.accounted) == 3, 60, what="the next line", watch=[worker])
     finally:
         await tracker.stop()
-    assert tracker.counts()["posted"] == 2 and tracker.smart_codes[FEES] == 2  # learned: auto-posted
+    assert tracker.counts()["posted"] == 3 and tracker.smart_codes[FEES] == 3  # learned: auto-posted
     conn = await asyncpg.connect(pipe.database_url)
     try:
         item = await conn.fetchrow("SELECT status, resolved_smart_code, resolved_by FROM review_items"
@@ -66,7 +69,7 @@ async def test_correction_posts_and_teaches_the_next_line(pipe: Pipeline) -> Non
     finally:
         await conn.close()
     assert dict(item) == {"status": "corrected", "resolved_smart_code": FEES, "resolved_by": "ana"}
-    assert [(r["event_id"], r["smart_code"]) for r in codes] == [("r-1", FEES), ("r-2", FEES)]
-    assert codes[0]["created_by"] == "ana"
+    assert [(r["event_id"], r["smart_code"]) for r in codes] == [("r-1", FEES), ("r-2", FEES), ("r-3", FEES)]
+    assert codes[0]["created_by"] == codes[1]["created_by"] == "ana" != codes[2]["created_by"]
     assert memory_rows == 1  # what was learned survives the worker
     assert (await pipe.ledger())["ok"]

@@ -32,14 +32,18 @@ def test_keys_ignore_store_numbers_processors_and_channel_text() -> None:
     assert "d:acme widgets" in a and "d:acme widgets" in b
 
 
-def test_one_correction_fixes_the_next_line_of_the_same_counterparty(classifier: Classifier) -> None:
+def test_one_correction_suggests_and_two_consistent_corrections_post(classifier: Classifier) -> None:
     memory = OrgMemory()
     first = line("ACME WIDGETS 0042 SPRINGFIELD")
     assert classifier.classify(first, org_memory=memory).smart_code != REPAIRS
     memory.learn("org-a", first, REPAIRS, corrected=True)
-    nxt = classifier.classify(line("ACME WIDGETS 0077 SHELBYVILLE"), org_memory=memory)
-    assert nxt.smart_code == REPAIRS
-    assert nxt.method == "memory"
+    hint = classifier.classify(line("ACME WIDGETS 0077 SHELBYVILLE"), org_memory=memory)
+    assert (hint.smart_code, hint.method) == (REPAIRS, "memory")
+    assert hint.explanation["capped_by"] == "one_decision" and hint.explanation["memory_key"] == "d:acme widgets"
+    assert decide(hint, Decimal("120"), threshold=classifier.threshold(REPAIRS), amount_cap=None)[0] == "review"
+    memory.learn("org-a", line("ACME WIDGETS 0077 SHELBYVILLE"), REPAIRS, corrected=True)
+    nxt = classifier.classify(line("ACME WIDGETS 0101 OGDENVILLE"), org_memory=memory)
+    assert nxt.smart_code == REPAIRS and nxt.method == "memory"
     assert 0.9 < nxt.confidence < 1.0                      # posterior, not a constant 1.0
     assert decide(nxt, Decimal("120"), threshold=classifier.threshold(REPAIRS), amount_cap=None)[0] == "post"
 
@@ -62,7 +66,7 @@ def test_consistent_decisions_promote_an_org_rule_that_covers_other_locations() 
     memory = OrgMemory()
     for i in range(PROMOTE_AFTER):
         memory.learn("org-a", line(f"GLORBINGTON SEATTLE {i}"), REPAIRS, corrected=i == 0)
-    c = memory.lookup("org-a", line("GLORBINGTON PORTLAND"))      # different second token: first-token key
+    c = memory.lookup("org-a", line("GLORBINGTON PORTLAND"))      # place words are not part of the key
     assert (c.smart_code, c.method) == (REPAIRS, "org_rule")
     assert memory.stats("org-a")["rules"] >= 1
 
@@ -105,13 +109,14 @@ def test_learning_curve_improves_after_corrections(classifier: Classifier) -> No
     events = [line(f"ACME WIDGETS {i:04d} SPRINGFIELD") for i in range(8)]
     points = {p["k"]: p for p in learning_curve(classifier, events, REPAIRS, classifier.thresholds, ks=(0, 1, 3))}
     assert points[0]["accuracy"] < 0.5
-    assert points[1]["accuracy"] == 1.0 and points[1]["auto_post_rate"] == 1.0
-    assert "org_rule" in points[3]["methods"]
+    assert points[1]["accuracy"] == 1.0 and points[1]["auto_post_rate"] == 0.0   # one decision: a hint
+    assert points[3]["auto_post_rate"] == 1.0 and "org_rule" in points[3]["methods"]
 
 
 def test_memory_respects_direction(classifier: Classifier) -> None:
     memory = OrgMemory()
     memory.learn("org-a", line("ACME WIDGETS 1"), REPAIRS, corrected=True)
+    memory.learn("org-a", line("ACME WIDGETS 2"), REPAIRS, corrected=True)
     refund = DictEvent({"description": "ACME WIDGETS 1 REFUND", "direction": "credit", "source": "card_feed",
                         "amount": "20", "currency": "USD", "organization_id": "org-a"})
     c = classifier.classify(refund, org_memory=memory)
@@ -131,3 +136,42 @@ def test_one_organisations_slice_round_trips_between_workers() -> None:
     hit = other.lookup("org-a", line("ZZQ PARTNERS 0042", "org-a"))
     assert hit is not None and hit.smart_code == code
     assert other.lookup("org-b", line("ZZQ PARTNERS 0042", "org-b")) is None
+
+
+def test_no_key_is_made_of_the_first_token_alone() -> None:
+    a = memory_keys(line("BANGKOK FUEL SHACK BURGERS"))
+    b = memory_keys(line("BANGKOK BANK FEE"))
+    assert not set(a) & set(b)
+    assert a == ["d:fuel shack"] and b == ["d:bank"]          # "fee" is a channel word
+    memory = OrgMemory()
+    for i in range(PROMOTE_AFTER):
+        memory.learn("org-a", line(f"ZZQUUX FUEL SHACK {i}"), SHORT_CODES["MEALS"], corrected=True)
+    assert memory.lookup("org-a", line("ZZQUUX HOLDINGS PARTNERS")) is None
+
+
+def test_place_words_are_not_merchant_keys() -> None:
+    assert memory_keys(line("STARBUCKS BANGKOK")) == memory_keys(line("STARBUCKS HO CHI MINH"))
+    assert memory_keys(line("BANGKOK")) == ["d:bangkok"]                    # only a place: kept, not dropped
+
+
+@pytest.mark.parametrize("wrapped", ["SHOPEEPAY*KOPI KENANGAN 0042", "VNPAY*KOPI KENANGAN", "PAYPAL *KOPI KENANGAN",
+                                     "GOPAY KOPI KENANGAN 12", "SQ *KOPI KENANGAN #12"])
+def test_gateway_prefixes_are_stripped_before_keys(wrapped: str) -> None:
+    assert memory_keys(line(wrapped)) == ["d:kopi kenangan"]
+
+
+def test_one_decision_never_auto_posts_through_the_org_memory() -> None:
+    memory = OrgMemory()
+    memory.learn("org-a", line("ZZQUUX PARTNERS 1"), REPAIRS, corrected=True)
+    c = memory.lookup("org-a", line("ZZQUUX PARTNERS 2"))
+    assert c.confidence <= 0.8 and c.explanation["capped_by"] == "one_decision"
+
+
+def test_a_contradiction_demotes_the_key_that_was_used_even_if_the_event_no_longer_makes_it() -> None:
+    memory = OrgMemory()
+    for i in range(PROMOTE_AFTER):
+        memory.learn("org-a", line(f"ZZQUUX PARTNERS {i}"), REPAIRS, corrected=False)
+    assert memory.lookup("org-a", line("ZZQUUX PARTNERS 9")).method == "org_rule"
+    memory.learn("org-a", line("QQX OTHER NAME"), MARKETING, corrected=True, used_key="d:zzquux partners")
+    after = memory.lookup("org-a", line("ZZQUUX PARTNERS 10"))
+    assert after.method == "memory" and after.confidence < 0.85

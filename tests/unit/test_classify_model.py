@@ -141,10 +141,14 @@ def test_suspense_never_posts(classifier: Classifier) -> None:
 
 
 def test_heldout_targets(classifier: Classifier, heldout: list[dict]) -> None:
-    """Merchants never trained on: auto-posted ≥ 98 % right, and most lines auto-post."""
+    """Merchants never trained on: auto-posted ≥ 98 % right, and most lines auto-post.
+
+    The auto-post rate was ≥ 0.78 before lines without an agreeing MCC had to reach the threshold
+    measured on real names (``familiarity.py``): generated bank-feed lines now post less, and
+    more precisely (see BENCHMARKS.md, "Classification (issue 13)")."""
     report = evaluate([(DictEvent(r), r["expected_smart_code"]) for r in heldout], classifier, classifier.thresholds)
     assert report["auto_post_precision"] >= 0.98
-    assert report["auto_post_rate"] >= 0.78
+    assert report["auto_post_rate"] >= 0.6
     assert report["per_code"][SUSPENSE]["auto_posted"] == 0
 
 
