@@ -24,8 +24,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
     wait_random_exponential,
 )
 
@@ -71,7 +69,7 @@ class RetryPolicy:
 
     def retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts_max) | stop_after_delay(self.elapsed_seconds_max),
+            stop=self._stop,
             wait=wait_random_exponential(multiplier=self.backoff_base_seconds, max=self.backoff_cap_seconds),
             retry=retry_if_exception(self.is_retryable),
             before_sleep=self._count,
@@ -84,6 +82,17 @@ class RetryPolicy:
             with attempt:
                 return await fn()
         raise AssertionError("unreachable: tenacity raises when it stops")
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """Bounded by attempts and time, except while the database's circuit breaker is open: then the
+        breaker paces the trial calls and the partitions are paused (back-pressure), and giving up
+        would dead-letter or strand good work only because the database is away."""
+        from pipeline.resilience import breaker
+
+        if breaker.database().is_open:
+            return False
+        return (state.attempt_number >= self.attempts_max
+                or (state.seconds_since_start or 0.0) >= self.elapsed_seconds_max)
 
     def _count(self, state: RetryCallState) -> None:
         from pipeline.observability import metrics
