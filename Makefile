@@ -45,7 +45,8 @@ run: setup
 	$(BIN)/hera services up
 	$(BIN)/hera db migrate
 	$(BIN)/hera user bootstrap  # the review workspace's first admin: URL and one-time password
-	$(BIN)/hera run --sample-stream
+	$(BIN)/hera web > .hera/web.log 2>&1 & web=$$!; trap 'kill $$web 2>/dev/null' EXIT INT TERM; \
+	    echo "review workspace: http://127.0.0.1:8765 (log: .hera/web.log)"; $(BIN)/hera run --sample-stream
 
 demo: setup
 	$(BIN)/hera services up
