@@ -238,7 +238,7 @@ class Settings(BaseSettings):
         return with_login(self.dsn(), WORKER_ROLE, self.embedded_worker_password())
 
     def embedded_worker_password(self) -> str:
-        from pipeline.ledger.roles import secret_file
+        from pipeline.keyfiles import secret_file
         return secret_file(self.home / "postgres" / "worker.password")
 
     def topic(self, key: str) -> str:

@@ -124,7 +124,7 @@ def init_postgres(data_dir: Path) -> None:
         _grant_traverse(data_dir.parent)
         _grant_traverse(bins)
     # scram-sha-256 for every connection, local or TCP, with a generated superuser password
-    from pipeline.ledger.roles import secret_file
+    from pipeline.keyfiles import secret_file
     password = secret_file(superuser_password_file(data_dir))
     pwfile = data_dir.parent / f".initdb-pw-{os.getpid()}"
     fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

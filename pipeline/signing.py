@@ -14,16 +14,14 @@ every process using the same home shares. ``sign``/``verify`` are pure; only
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from pipeline.domain.outcomes import Reason, Rejected
+from pipeline.keyfiles import secret_file
 
 SIGNATURE_FIELD = "signature"
 SIGNATURE_SCHEME = "hmac-sha256"
@@ -69,23 +67,8 @@ def decision_key(settings: Any) -> bytes:
 
 
 def _key_file(path: Path) -> bytes:
-    """Read the key file, creating it (0600, atomically: link of a complete temporary file) if absent."""
-    with contextlib.suppress(FileNotFoundError):
-        return _read(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secrets.token_hex(KEY_BYTES_GENERATED).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process made it first: then theirs is the key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    """Read the key file, creating it (``pipeline.keyfiles``) if absent."""
+    secret_file(path)
     return _read(path)
 
 

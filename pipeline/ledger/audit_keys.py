@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from pipeline.config import AUDIT_KEY_BYTES_MIN, Settings
 from pipeline.domain.errors import HeraError
+from pipeline.keyfiles import secret_file
 
 KEY_FILE_NAME = "audit.key"
 CHECKPOINT_VERSION = 1
@@ -41,27 +41,10 @@ def load_key(settings: Settings | None = None) -> bytes:
     elif settings.audit_key_file is not None:
         key = Path(settings.audit_key_file).read_bytes().strip()
     else:
-        key = _generated(Path(settings.home) / KEY_FILE_NAME)
+        key = secret_file(Path(settings.home) / KEY_FILE_NAME).encode()
     if len(key) < AUDIT_KEY_BYTES_MIN:
         raise AuditKeyError(f"the audit key must be at least {AUDIT_KEY_BYTES_MIN} bytes")
     return key
-
-
-def _generated(path: Path) -> bytes:
-    """The key in ``path``, created (0600, atomically, never overwritten) when there is none."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)        # fails if another process made the key first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes().strip()
 
 
 def link_hmac(key: bytes, prev_hash: str, content: bytes) -> str:

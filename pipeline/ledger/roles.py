@@ -9,32 +9,12 @@ server of their own (``ALTER ROLE hera_worker PASSWORD …``, then ``HERA_WORKER
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
 WORKER_ROLE = "hera_worker"
 CONNECT_TIMEOUT_SECONDS = 10.0
-
-
-def secret_file(path: Path) -> str:
-    """The secret kept in ``path``, generated (32 random bytes as hex, mode 0600) on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)   # never overwrite a secret another process made first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip()
 
 
 def with_login(dsn: str, user: str, password: str) -> str:

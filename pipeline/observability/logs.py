@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.domain.pan import luhn_valid
+
 CONTEXT_FIELDS = ("org", "event_id", "stage")
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 QUIET_LOGGERS = {"aiokafka": logging.WARNING}
@@ -33,16 +35,6 @@ _PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?=@)")
 _KEY_VALUE = re.compile(r"(?i)(?P<key>password|passwd|secret|token|api[_-]?key|audit[_-]?key)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
                         r"[^\s\"',;&]+")
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
