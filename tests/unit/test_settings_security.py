@@ -66,3 +66,12 @@ def test_org_settings_beyond_the_token_bucket_are_named_and_never_used() -> None
     assert rate_limit_values(conf, 100, 50) == (100, 50)
     assert rate_limit_values({"rate_limit_per_minute": "600", "rate_limit_burst": 20}, 100, 50) == (600, 20)
     assert check_org_settings({"rate_limit_per_minute": 600}) == []
+
+
+def test_org_set_refuses_what_the_token_bucket_cannot_take() -> None:
+    """``hera org set`` (schemas.org_settings) and the worker's bucket share one limit: a value the
+    command accepts is never one the worker would replace by the default."""
+    from pipeline.resilience.rate_limit import BURST_MAX, PER_MINUTE_MAX
+    from schemas.org_settings import RATE_PER_MINUTE_MAX
+
+    assert RATE_PER_MINUTE_MAX == PER_MINUTE_MAX == BURST_MAX
