@@ -2,7 +2,8 @@
 
 Every reviewer decision (approve = the suggested code was right; correct = another code) is
 evidence about the *merchant keys* of that organisation: the normalised counterparty
-(``cp:blue fox studio``) and the first two merchant tokens of the descriptor (``d:blue bottle``).
+(``cp:blue fox studio``) and the first two merchant tokens of the descriptor (``d:blue bottle``;
+one-letter and digit tokens count: ``d:big c``, ``d:7 eleven``).
 Keys are made after payment-gateway prefixes (``SQ *``, ``VNPAY*``, ``SHOPEEPAY``), channel words
 and place words (``places.py``: a key is never a city) are stripped. There is no key made of the
 first token alone: "BANGKOK FUEL SHACK" and "BANGKOK BANK" must not share what was learnt.
@@ -32,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.classify.codes import SMART_CODE_RE, allowed_codes, enum_value
-from pipeline.classify.normalize import merchant_tokens, normalize
+from pipeline.classify.normalize import CHANNEL_WORDS, PROCESSORS, normalize
 from pipeline.classify.places import PLACE_WORDS
 from pipeline.classify.types import Classification
 from pipeline.domain.errors import HeraError
@@ -85,8 +86,15 @@ class _OrgState:
 
 
 def _key_tokens(text: str | None) -> tuple[str, ...]:
-    """Merchant tokens without gateway prefixes, channel words and place words (unless only places remain)."""
-    tokens = merchant_tokens(normalize(text))
+    """Merchant tokens without gateway prefixes, channel words and place words (unless only places remain).
+
+    Unlike the model's merchant tokens, one-character tokens stay: they are part of a name
+    ("BIG C" and "BIG W" are different merchants; "7-ELEVEN" is "7 eleven"), and dropping them
+    would turn the key into the first token alone.
+    """
+    desc = normalize(text)
+    head = () if desc.prefix is None or desc.processor else (desc.prefix,)
+    tokens = tuple(t for t in (*head, *desc.tokens) if t not in CHANNEL_WORDS and t not in PROCESSORS)
     kept = tuple(t for t in tokens if t not in PLACE_WORDS)
     return kept or tokens
 

@@ -149,6 +149,16 @@ def test_no_key_is_made_of_the_first_token_alone() -> None:
     assert memory.lookup("org-a", line("ZZQUUX HOLDINGS PARTNERS")) is None
 
 
+def test_one_letter_and_digit_tokens_keep_two_names_apart() -> None:
+    # "BIG C" (groceries) and "BIG W" (department store) must not share "d:big", the first token alone
+    assert memory_keys(line("BIG C")) == ["d:big c"] and memory_keys(line("BIG W #0042")) == ["d:big w"]
+    assert memory_keys(line("7-ELEVEN 12345")) == ["d:7 eleven"]
+    memory = OrgMemory()
+    for i in range(PROMOTE_AFTER):
+        memory.learn("org-a", line(f"BIG C {i}"), SHORT_CODES["WELFARE"], corrected=True)
+    assert memory.lookup("org-a", line("BIG W")) is None
+
+
 def test_place_words_are_not_merchant_keys() -> None:
     assert memory_keys(line("STARBUCKS BANGKOK")) == memory_keys(line("STARBUCKS HO CHI MINH"))
     assert memory_keys(line("BANGKOK")) == ["d:bangkok"]                    # only a place: kept, not dropped
