@@ -242,7 +242,9 @@ def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, sta
             work.to_post.append((out, decision.entry))
             result.count("classified")
         else:  # announced by ``queued_for_review`` once it is in the ledger
-            work.reviews.append(ClassifiedEnvelope(env, classification, body, str(decision.reason)))
+            # the reviewer sees why: the evidence, the memory key that fired, what capped the confidence
+            work.reviews.append(ClassifiedEnvelope(env, {**classification, "explanation": cls.explanation}, body,
+                                                   str(decision.reason)))
     return result, work
 
 

@@ -7,7 +7,10 @@ lexicon, the feed source, a counterparty; and how unfamiliar the line is (``fami
 It is fit on out-of-fold generated lines *and* on the real names of the external calibration
 split (``data/classifier/external/``), so what unfamiliarity costs is learnt from real lines. Agreement of that evidence is what separates a
 confident-and-right line from a confident-and-wrong one; a monotone map of the raw probability
-alone (isotonic regression) cannot see it.
+alone (isotonic regression) cannot see it. How far a keyword can be trusted depends on the
+category (on real names "restaurant" or "fuel" almost never mislead, "books" or "electronics"
+often do), so keyword agreement also enters per predicted code; keywords of two categories
+on one line are a signal of their own.
 
 The output is a probability; ``scripts/train_classifier.py`` checks on held-out merchants that
 auto-posted lines at confidence ≥ t are at least a share t right.
@@ -22,7 +25,7 @@ import numpy as np
 from pipeline.classify.codes import short_name
 from pipeline.classify.features import Evidence
 
-N_EVIDENCE = 8
+N_EVIDENCE = 9
 
 
 def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], classes: Sequence[str],
@@ -39,14 +42,15 @@ def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], class
     group = np.array([index.get(e.mcc_group, -1) if e.mcc_group else -1 for e in evidence])
     lex_has_best = np.array([short_name(classes[b]) in e.lexicon for b, e in zip(best, evidence, strict=True)])
     any_lex = np.array([bool(e.lexicon) for e in evidence])
+    multi_lex = np.array([len(e.lexicon) > 1 for e in evidence])
     has_mcc = np.array([e.has_mcc for e in evidence])
     card = np.array([e.card_feed for e in evidence])
     has_cp = np.array([e.has_counterparty for e in evidence])
     evidence_block = np.column_stack([has_mcc, group == best, (group >= 0) & (group != best), lex_has_best,
-                                      any_lex & ~lex_has_best, any_lex, card, has_cp]).astype(np.float64)
+                                      any_lex & ~lex_has_best, any_lex, card, has_cp, multi_lex]).astype(np.float64)
     onehot = np.eye(k)[best]
     return np.hstack([logit[:, None], margin[:, None], evidence_block, unfamiliar,
-                      unfamiliar * logit[:, None], onehot, onehot * logit[:, None]])
+                      unfamiliar * logit[:, None], onehot, onehot * logit[:, None], onehot * lex_has_best[:, None]])
 
 
 def fit(design: np.ndarray, correct: np.ndarray, c: float = 1.0,

@@ -1,25 +1,54 @@
-"""Smart codes the classifier can emit (docs/catalog.md), and the maps between them.
+"""Smart codes the classifier can emit, read from the catalog (docs/catalog.md), and the maps between them.
 
-The catalog proper (accounts, posting recipes, thresholds) is data owned by ``schemas/``; this
-module holds only what the classifier needs to know about codes: which codes exist for
-structured kinds, which for free-text feed lines, and which are allowed for each direction.
+The catalog (``schemas/catalog/smart_codes.json``, loaded by ``pipeline.domain.catalog``) is the
+one source of truth: which codes exist, which kind each structured event maps to, which codes
+are expenses (money out), income (money in) or suspense. This module derives the classifier's
+views from it when imported:
+
+- ``KIND_CODES``: event kind → code (structured family, the variant-less code of each kind);
+  ``SHRINKAGE`` / ``GAIN`` are the two variants of ``inventory.adjusted``;
+- ``SUSPENSE``: the one code of the suspense family;
+- money out: the expense family; money in: the ``payment.received`` code plus the income family.
+
+The only thing kept here is the classifier's *short names* for feed codes (``MEALS``,
+``WELFARE`` …): the lexicon, the corpus generator and the model's calibrator speak in them. They
+are names, not codes: ``SHORT_NAMES`` maps each to a catalog code, and importing this module
+fails (``CatalogError``) if a feed code of the catalog has no short name, or a short name points
+at a code the catalog does not have (tests/unit/test_classify_codes_catalog.py checks it too).
 """
 
 from __future__ import annotations
 
-import re
+from pipeline.domain import catalog as _catalog
+from pipeline.domain.errors import CatalogError
 
-SMART_CODE_RE = re.compile(r"^HERA\.[A-Z0-9]{3,15}(\.[A-Z0-9_]{2,30}){3,8}\.v[0-9]+$")
+SMART_CODE_RE = _catalog.SMART_CODE_RE   # the catalog's grammar of a code
 
-SUSPENSE = "HERA.FIN.GL.SUSPENSE.UNCLASSIFIED.v1"
-PAYMENT_RECEIVED = "HERA.FIN.AR.PAYMENT.RECEIVED.v1"
-INTEREST_INCOME = "HERA.FIN.BANK.INTEREST.INCOME.v1"
-REFUND_RECEIVED = "HERA.FIN.EXP.REFUND.RECEIVED.v1"
-SHRINKAGE = "HERA.FIN.INV.ADJUSTMENT.SHRINKAGE.v1"
-GAIN = "HERA.FIN.INV.ADJUSTMENT.GAIN.v1"
+_CATALOG = _catalog.load_catalog()
 
-# Short names are used by the corpus generator and in tests; the long code is the contract.
-EXPENSE_CODES: dict[str, str] = {
+
+def _one(codes: tuple[str, ...], what: str) -> str:
+    if len(codes) != 1:
+        raise CatalogError(f"classifier: the catalog must have exactly one {what}, found {list(codes)}")
+    return codes[0]
+
+
+def _kind_code(kind: str, variant: str | None = None) -> str:
+    code = _CATALOG.code_for_kind(kind, variant)
+    if code is None:
+        raise CatalogError(f"classifier: the catalog has no code for kind {kind!r} (variant {variant!r})")
+    return code
+
+
+SUSPENSE = _one(_CATALOG.codes_of_family("suspense"), "suspense code")
+PAYMENT_RECEIVED = _kind_code("payment.received")
+SHRINKAGE = _kind_code("inventory.adjusted", "shrinkage")
+GAIN = _kind_code("inventory.adjusted", "gain")
+KIND_CODES: dict[str, str] = {spec.kind: _kind_code(spec.kind) for spec in _CATALOG.smart_codes.values()
+                              if spec.family == "structured" and spec.kind}
+
+# Short names of the feed codes (names only; the code strings are checked against the catalog below).
+SHORT_NAMES: dict[str, str] = {
     "MEALS": "HERA.FIN.EXP.MEALS.ENTERTAINMENT.v1",
     "WELFARE": "HERA.FIN.EXP.STAFF.WELFARE.v1",
     "AIR": "HERA.FIN.EXP.TRAVEL.AIRFARE.v1",
@@ -41,36 +70,43 @@ EXPENSE_CODES: dict[str, str] = {
     "BANKFEES": "HERA.FIN.EXP.BANK.FEES.v1",
     "HEALTH": "HERA.FIN.EXP.HEALTH.MEDICAL.v1",
     "MISC": "HERA.FIN.EXP.GENERAL.MISC.v1",
-}
-MONEY_IN_CODES: dict[str, str] = {
+    "SUSPENSE": SUSPENSE,
     "PAYIN": PAYMENT_RECEIVED,
-    "INTEREST": INTEREST_INCOME,
-    "REFUND": REFUND_RECEIVED,
+    "INTEREST": "HERA.FIN.BANK.INTEREST.INCOME.v1",
+    "REFUND": "HERA.FIN.EXP.REFUND.RECEIVED.v1",
 }
+
+
+def check_short_names(short_names: dict[str, str], catalog=_CATALOG) -> None:
+    """Raise ``CatalogError`` unless ``short_names`` names exactly the catalog's feed codes."""
+    feed = {*catalog.codes_of_family("expense"), *catalog.codes_of_family("income"),
+            *catalog.codes_of_family("suspense"), catalog.code_for_kind("payment.received")}
+    named = set(short_names.values())
+    if len(named) != len(short_names):
+        raise CatalogError("classifier: two short names for one code")
+    if named != feed:
+        raise CatalogError(f"classifier short names diverge from the catalog: not in the catalog "
+                           f"{sorted(named - feed)}, without a short name {sorted(feed - named)}")
+
+
+check_short_names(SHORT_NAMES)
+
+_SHORT_OF = {code: short for short, code in SHORT_NAMES.items()}
+_EXPENSE = frozenset(_CATALOG.codes_of_family("expense"))
+_MONEY_IN = frozenset((PAYMENT_RECEIVED, *_CATALOG.codes_of_family("income")))
+INTEREST_INCOME = SHORT_NAMES["INTEREST"]
+REFUND_RECEIVED = SHORT_NAMES["REFUND"]
+
+EXPENSE_CODES: dict[str, str] = {s: c for s, c in SHORT_NAMES.items() if c in _EXPENSE}
+MONEY_IN_CODES: dict[str, str] = {s: c for s, c in SHORT_NAMES.items() if c in _MONEY_IN}
 SHORT_CODES: dict[str, str] = {**EXPENSE_CODES, "SUSPENSE": SUSPENSE, **MONEY_IN_CODES}
 
 # The model's label space, in a fixed order (the artifact stores it too and is checked on load).
 FEED_CODES: tuple[str, ...] = tuple(SHORT_CODES.values())
-DEBIT_CODES: frozenset[str] = frozenset((*EXPENSE_CODES.values(), SUSPENSE))
-CREDIT_CODES: frozenset[str] = frozenset((*MONEY_IN_CODES.values(), SUSPENSE))
+DEBIT_CODES: frozenset[str] = frozenset((*_EXPENSE, SUSPENSE))
+CREDIT_CODES: frozenset[str] = frozenset((*_MONEY_IN, SUSPENSE))
 
-KIND_CODES: dict[str, str] = {
-    "invoice.issued": "HERA.FIN.AR.INVOICE.ISSUED.v1",
-    "credit_note.issued": "HERA.FIN.AR.CREDIT.ISSUED.v1",
-    "payment.received": PAYMENT_RECEIVED,
-    "bill.received": "HERA.FIN.AP.BILL.RECEIVED.v1",
-    "payment.sent": "HERA.FIN.AP.PAYMENT.SENT.v1",
-    "pos.daily_summary": "HERA.FIN.POS.DAILY.SUMMARY.v1",
-    "payroll.run": "HERA.FIN.HR.PAYROLL.RUN.v1",
-    "goods.received": "HERA.FIN.INV.GOODS.RECEIVED.v1",
-    "inventory.adjusted": SHRINKAGE,
-    "tax.paid": "HERA.FIN.TAX.VAT.PAYMENT.v1",
-    "loan.repayment": "HERA.FIN.LOAN.REPAYMENT.INSTALMENT.v1",
-    "transfer.internal": "HERA.FIN.BANK.TRANSFER.INTERNAL.v1",
-    "owner.draw": "HERA.FIN.EQUITY.OWNER.DRAW.v1",
-}
-
-ALL_CODES: frozenset[str] = frozenset((*FEED_CODES, *KIND_CODES.values(), GAIN))
+ALL_CODES: frozenset[str] = frozenset(_CATALOG.smart_codes)
 
 
 def enum_value(value: object) -> str | None:
@@ -92,7 +128,4 @@ def allowed_codes(direction: str | None) -> frozenset[str]:
 
 def short_name(code: str) -> str:
     """The short name of a feed code (``MEALS``), or the code itself when it has none."""
-    for short, full in SHORT_CODES.items():
-        if full == code:
-            return short
-    return code
+    return _SHORT_OF.get(code, code)

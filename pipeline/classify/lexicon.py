@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pipeline.classify.lexicon_iso import KEYWORDS_ISO
 from pipeline.classify.normalize import fold
 
 _KEYWORDS: dict[str, str] = {
@@ -569,7 +570,7 @@ def _fold_keyword(word: str) -> str:
 def keyword_index() -> dict[str, tuple[str, ...]]:
     """Folded keyword (one token, or two tokens joined by a space) → categories it hints at."""
     index: dict[str, list[str]] = {}
-    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items(), *_KEYWORDS_SEA.items()):
+    for short, blob in (*_KEYWORDS.items(), *_KEYWORDS_EXTRA.items(), *_KEYWORDS_SEA.items(), *KEYWORDS_ISO.items()):
         for word in blob.split():
             key = _fold_keyword(word)
             if key and short not in index.setdefault(key, []):

@@ -55,6 +55,7 @@ THRESHOLD_STRICT = 0.97
 NEVER = 1.01                  # a threshold no confidence reaches
 WARM_TOKENS_MAX = 20_000      # most frequent training tokens, pre-featurised when the model loads
 VOCAB_MIN_COUNT = 2           # a token seen once may be a typo or a reference; twice, the model knows it
+REAL_WEIGHT = 1.0             # the real calibration lines together weigh this many times all generated lines
 RISK_ALPHA = 0.05             # for the Clopper-Pearson bound reported beside the chosen threshold
 RISK_RULE = "(errors + 1) / (n + 1) <= 1 - target on undoubted real calibration lines, cross-fit"
 
@@ -224,7 +225,7 @@ def train(train_rows: list[dict], *, real_rows: Sequence[dict] = (), folds: int 
     def fit_calibrator(real_mask: np.ndarray | None) -> tuple[np.ndarray, float]:
         if real is None or real_mask is None or not real_mask.any():
             return calibration.fit(design, correct)
-        w_real = len(correct) / int(real_mask.sum())      # real lines weigh as much as all generated ones
+        w_real = REAL_WEIGHT * len(correct) / int(real_mask.sum())
         return calibration.fit(np.vstack([design, real["design"][real_mask]]),
                                np.concatenate([correct, real["correct"][real_mask]]),
                                sample_weight=np.concatenate([np.ones(len(correct)), np.full(int(real_mask.sum()), w_real)]))

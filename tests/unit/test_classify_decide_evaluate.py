@@ -92,7 +92,7 @@ def test_eval_file_reads_jsonl_with_expected_codes(tmp_path) -> None:
 
     path = tmp_path / "eval.jsonl"
     rows = [{"description": "SHELL OIL 123 HOUSTON", "direction": "debit", "source": "card_feed", "amount": "40",
-             "currency": "USD", "expected_smart_code": FUEL},
+             "currency": "USD", "mcc": "5541", "expected_smart_code": FUEL},
             {"description": "ATM WITHDRAWAL MAIN ST", "direction": "debit", "source": "bank_feed", "amount": "40",
              "currency": "USD", "expected_smart_code": SUSPENSE}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
