@@ -85,6 +85,9 @@ class ClassificationV1(_Out):
     method: str | None = Field(default=None, description="how it was chosen: rule, model, memory, review, …")
     alternatives: list[list[Any]] | None = Field(
         default=None, description="runner-up [smart_code, confidence] pairs, best first")
+    explanation: dict[str, Any] | None = Field(
+        default=None, description="why (review items): top features, keyword and MCC categories, unknown "
+                                  "words, the memory key that fired, and what capped the confidence (capped_by)")
 
 
 class PostedEntryV2(_Out):
