@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.classify.classifier import Classifier  # noqa: E402
+from pipeline.classify.codes import short_name  # noqa: E402
 from pipeline.classify.evaluate import DictEvent, coverage_curve, evaluate  # noqa: E402
 from pipeline.classify.model import MODEL_DIR  # noqa: E402
 from pipeline.classify.training import load_corpus, train  # noqa: E402
@@ -36,6 +37,20 @@ def external_rows(split: str) -> list[dict]:
     if split == "test":
         raise ValueError("the sealed test split is not for training")
     return [r for r in load_corpus(EXTERNAL) if r["split"] == split] if EXTERNAL.exists() else []
+
+
+def brand_entries(real_train: list[dict]) -> list[tuple[str, str, str]]:
+    """(merchant id, name, short category) of the training brands of ``brands.py`` (held-out ones
+    left out, as the generator splits them) and of the external ``train`` split."""
+    sys.path.insert(0, str(CORPUS_DIR))
+    import random
+
+    from generate_corpus import HELDOUT_PERCENT, parse_brands
+
+    out = [(b["id"], b["name"], b["code"]) for b in parse_brands(random.Random(0))
+           if b["pinned"] or int(b["id"], 16) % 100 >= HELDOUT_PERCENT]
+    out += [(r["merchant_id"], r["description"], short_name(r["expected_smart_code"])) for r in real_train]
+    return out
 
 
 def heldout_metrics(classifier: Classifier, rows: list[dict]) -> dict:
@@ -61,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     train_rows, heldout_rows = load_corpus(train_path), load_corpus(heldout_path)
     real_train, real_calibration = external_rows("train"), external_rows("calibration")
     print(f"training on {len(train_rows)} + {len(real_train)} real lines ...", file=sys.stderr)
-    model, thresholds, meta = train(train_rows + real_train, real_rows=real_calibration)
+    model, thresholds, meta = train(train_rows + real_train, real_rows=real_calibration,
+                                    brand_entries=brand_entries(real_train))
     classifier = Classifier(model, thresholds)
     report = heldout_metrics(classifier, heldout_rows)
     model.meta.update({

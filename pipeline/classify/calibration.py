@@ -10,7 +10,8 @@ confident-and-right line from a confident-and-wrong one; a monotone map of the r
 alone (isotonic regression) cannot see it. How far a keyword can be trusted depends on the
 category (on real names "restaurant" or "fuel" almost never mislead, "books" or "electronics"
 often do), so keyword agreement also enters per predicted code; keywords of two categories
-on one line are a signal of their own.
+on one line are a signal of their own. So is a known brand (``brands_known.py``) whose category
+agrees or disagrees with the model.
 
 The output is a probability; ``scripts/train_classifier.py`` checks on held-out merchants that
 auto-posted lines at confidence ≥ t are at least a share t right.
@@ -25,13 +26,14 @@ import numpy as np
 from pipeline.classify.codes import short_name
 from pipeline.classify.features import Evidence
 
-N_EVIDENCE = 9
+N_EVIDENCE = 11
 
 
 def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], classes: Sequence[str],
-                  unfamiliar: np.ndarray) -> np.ndarray:
+                  unfamiliar: np.ndarray, brand_hits: Sequence[str | None] | None = None) -> np.ndarray:
     """Design matrix of the calibrator, one row per event (``evidence`` from ``featurize``,
-    ``unfamiliar`` from ``familiarity.signals``)."""
+    ``unfamiliar`` from ``familiarity.signals``, ``brand_hits``: the known brand's category per
+    row, ``brands_known.lookup``)."""
     k = probabilities.shape[1]
     best = probabilities.argmax(axis=1)
     ordered = np.sort(probabilities, axis=1)
@@ -43,11 +45,15 @@ def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], class
     lex_has_best = np.array([short_name(classes[b]) in e.lexicon for b, e in zip(best, evidence, strict=True)])
     any_lex = np.array([bool(e.lexicon) for e in evidence])
     multi_lex = np.array([len(e.lexicon) > 1 for e in evidence])
+    hits = brand_hits if brand_hits is not None else [None] * len(evidence)
+    brand_agrees = np.array([h is not None and h == short_name(classes[b]) for b, h in zip(best, hits, strict=True)])
+    brand_disagrees = np.array([h is not None for h in hits]) & ~brand_agrees
     has_mcc = np.array([e.has_mcc for e in evidence])
     card = np.array([e.card_feed for e in evidence])
     has_cp = np.array([e.has_counterparty for e in evidence])
     evidence_block = np.column_stack([has_mcc, group == best, (group >= 0) & (group != best), lex_has_best,
-                                      any_lex & ~lex_has_best, any_lex, card, has_cp, multi_lex]).astype(np.float64)
+                                      any_lex & ~lex_has_best, any_lex, card, has_cp, multi_lex,
+                                      brand_agrees, brand_disagrees]).astype(np.float64)
     onehot = np.eye(k)[best]
     return np.hstack([logit[:, None], margin[:, None], evidence_block, unfamiliar,
                       unfamiliar * logit[:, None], onehot, onehot * logit[:, None], onehot * lex_has_best[:, None]])

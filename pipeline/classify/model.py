@@ -6,7 +6,8 @@ Artifact (``pipeline/classify/model/``), written by ``scripts/train_classifier.p
   ``temperature`` and the calibrator (``cal_coef``, ``cal_intercept``, see ``calibration.py``);
 - ``model.json``: format version, feature-space width, training metadata and held-out metrics;
 - ``thresholds.json``: the recommended auto-post threshold per smart code;
-- ``vocab.txt``: tokens seen at least twice in training (what "known" means in ``familiarity.py``).
+- ``vocab.txt``: tokens seen at least twice in training (what "known" means in ``familiarity.py``);
+- ``brands.tsv``: known brand names and their category (``brands_known.py``).
 
 No pickles: loading is plain numpy, so an artifact is data, not code, and survives library
 upgrades. Scores are masked by direction (money out can only be an expense or suspense; money
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.classify import calibration, familiarity
+from pipeline.classify import brands_known, calibration, familiarity
 from pipeline.classify.codes import allowed_codes, enum_value, short_name
 from pipeline.classify.features import N_FEATURES, featurize
 from pipeline.domain.errors import HeraError
@@ -56,7 +57,8 @@ class LinearModel:
 
     def __init__(self, classes: list[str], weights: np.ndarray, intercept: np.ndarray, temperature: float,
                  cal_coef: np.ndarray, cal_intercept: float, meta: dict | None = None,
-                 warm_tokens: list[str] | None = None, vocabulary: Iterable[str] = ()) -> None:
+                 warm_tokens: list[str] | None = None, vocabulary: Iterable[str] = (),
+                 brands: dict[tuple[str, ...], str] | None = None) -> None:
         if weights.shape != (N_FEATURES, len(classes)):
             raise ModelArtifactError(f"weights shape {weights.shape} does not match features/classes")
         self.classes = list(classes)
@@ -71,6 +73,7 @@ class LinearModel:
         self.meta = meta or {}
         self.warm_tokens = list(warm_tokens or [])
         self.vocabulary = frozenset(vocabulary)
+        self.brands = dict(brands or {})
         self._short_names = [short_name(c) for c in self.classes]
         self._mask_table = np.vstack([self._mask_for(d) for d in ("debit", "credit", None)])
 
@@ -106,7 +109,8 @@ class LinearModel:
     def calibrate(self, probs: np.ndarray, evidence: list, matrix: object = None) -> Prediction:
         """Calibrated confidence of the top code, then the familiarity caps."""
         unfamiliar = familiarity.signals(evidence, self.vocabulary)
-        design = calibration.meta_features(probs, evidence, self.classes, unfamiliar)
+        brand_hits = [brands_known.lookup(e.tokens, self.brands) for e in evidence] if self.brands else None
+        design = calibration.meta_features(probs, evidence, self.classes, unfamiliar, brand_hits)
         confidence = calibration.apply(design, self.cal_coef, self.cal_intercept)
         best = probs.argmax(axis=1)
         short = self._short_names
@@ -134,6 +138,7 @@ class LinearModel:
                             cal_intercept=np.array(self.cal_intercept))
         (directory / WARM_TOKENS_FILE).write_text("".join(t + "\n" for t in self.warm_tokens), encoding="utf-8")
         (directory / VOCAB_FILE).write_text("".join(t + "\n" for t in sorted(self.vocabulary)), encoding="utf-8")
+        brands_known.save(self.brands, directory)
         meta = {"format_version": FORMAT_VERSION, "n_features": N_FEATURES, **self.meta}
         (directory / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -156,7 +161,7 @@ class LinearModel:
         vocab_file = directory / VOCAB_FILE
         vocabulary = vocab_file.read_text(encoding="utf-8").split() if vocab_file.exists() else []
         return cls(classes, weights, data["intercept"], float(data["temperature"]), data["cal_coef"],
-                   float(data["cal_intercept"]), meta, warm_tokens, vocabulary)
+                   float(data["cal_intercept"]), meta, warm_tokens, vocabulary, brands_known.load(directory))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

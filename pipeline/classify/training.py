@@ -39,7 +39,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.model_selection import GroupKFold
 from sklearn.svm import LinearSVC
 
-from pipeline.classify import calibration, familiarity
+from pipeline.classify import brands_known, calibration, familiarity
 from pipeline.classify.codes import FEED_CODES, SUSPENSE, enum_value
 from pipeline.classify.evaluate import DictEvent
 from pipeline.classify.features import N_FEATURES, featurize, token_counts
@@ -88,16 +88,23 @@ def vocabulary_of(events: Sequence[object], min_count: int = VOCAB_MIN_COUNT) ->
 
 
 def out_of_fold_scores(matrix, y: np.ndarray, groups: np.ndarray, n_classes: int, events: Sequence[object],
-                       evidence: Sequence, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and familiarity signals of every line from a model (and vocabulary) that never saw its merchant."""
+                       evidence: Sequence, folds: int = FOLDS, brand_entries: Sequence[tuple[str, str, str]] = ()
+                       ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Scores, familiarity signals and known-brand hits of every line from a model (vocabulary,
+    brand table) that never saw its merchant."""
     scores = np.zeros((matrix.shape[0], n_classes))
     unfamiliar = np.zeros((matrix.shape[0], familiarity.N_SIGNALS))
+    brand_hits: list[str | None] = [None] * matrix.shape[0]
     for train_idx, test_idx in GroupKFold(n_splits=folds).split(matrix, y, groups):
         weights, intercept = fit_linear(matrix[train_idx], y[train_idx], n_classes)
         scores[test_idx] = matrix[test_idx] @ weights + intercept
         vocabulary = vocabulary_of([events[i] for i in train_idx])
         unfamiliar[test_idx] = familiarity.signals([evidence[i] for i in test_idx], vocabulary)
-    return scores, unfamiliar
+        seen = set(groups[train_idx].tolist())
+        table = brands_known.build((name, short) for mid, name, short in brand_entries if mid in seen)
+        for i in test_idx.tolist():
+            brand_hits[i] = brands_known.lookup(evidence[i].tokens, table)
+    return scores, unfamiliar, brand_hits
 
 
 def clopper_pearson_upper(errors: int, n: int, alpha: float = RISK_ALPHA) -> float:
@@ -191,13 +198,15 @@ def _real_split(rows: Sequence[dict]) -> np.ndarray:
     return np.array([int(hashlib.sha256(r["merchant_id"].encode()).hexdigest()[:8], 16) % 2 == 0 for r in rows])
 
 
-def train(train_rows: list[dict], *, real_rows: Sequence[dict] = (), folds: int = FOLDS
-          ) -> tuple[LinearModel, dict[str, float], dict]:
+def train(train_rows: list[dict], *, real_rows: Sequence[dict] = (), folds: int = FOLDS,
+          brand_entries: Sequence[tuple[str, str, str]] = ()) -> tuple[LinearModel, dict[str, float], dict]:
     """Fit, calibrate and choose thresholds; returns the model, thresholds and diagnostics.
 
     ``real_rows`` (the external calibration split) are never trained on. They join the
     calibrator's fit; the threshold is chosen on them cross-fit (each half scored by a calibrator
     fit on the other half), over the lines whose label is not marked doubtful.
+    ``brand_entries``: (merchant id, brand name, short category) of the training merchants, for
+    the known-brand table (``brands_known.py``; out of fold, a merchant's own entry is left out).
     """
     classes = list(FEED_CODES)
     events = [DictEvent(r) for r in train_rows]
@@ -207,18 +216,20 @@ def train(train_rows: list[dict], *, real_rows: Sequence[dict] = (), folds: int 
     groups = np.array([r["merchant_id"] for r in train_rows])
     mask = direction_masks(classes, train_rows)
 
-    oof, unfamiliar = out_of_fold_scores(matrix, y, groups, len(classes), events, evidence, folds)
+    oof, unfamiliar, oof_brands = out_of_fold_scores(matrix, y, groups, len(classes), events, evidence, folds,
+                                                     brand_entries)
     temperature = fit_temperature(oof, mask, y)
     probs = softmax(temperature * oof + mask)
     pred = probs.argmax(axis=1)
     correct = pred == y
-    design = calibration.meta_features(probs, evidence, classes, unfamiliar)
+    design = calibration.meta_features(probs, evidence, classes, unfamiliar, oof_brands)
 
     weights, intercept = fit_linear(matrix, y, len(classes))
     counts = token_counts(events)
     warm = sorted(counts, key=lambda t: (-counts[t], t))[:WARM_TOKENS_MAX]
     vocabulary = vocabulary_of(events)
-    model = LinearModel(classes, weights, intercept, temperature, np.array([]), 0.0, {}, warm, vocabulary)
+    model = LinearModel(classes, weights, intercept, temperature, np.array([]), 0.0, {}, warm, vocabulary,
+                        brands_known.build((name, short) for _, name, short in brand_entries))
 
     real = _score_real(model, real_rows, classes)
 
@@ -232,7 +243,7 @@ def train(train_rows: list[dict], *, real_rows: Sequence[dict] = (), folds: int 
 
     meta: dict = {"learner": f"LinearSVC(C={SVC_C})", "folds": folds, "temperature": temperature,
                   "train_lines": len(train_rows), "oof_accuracy": round(float(correct.mean()), 4),
-                  "vocabulary": len(vocabulary)}
+                  "vocabulary": len(vocabulary), "known_brands": len(model.brands)}
     t_real = None
     if real is not None:
         # cross-fit: each real half is scored by a calibrator fit on the other half
@@ -268,4 +279,5 @@ def _score_real(model: LinearModel, rows: Sequence[dict], classes: list[str]) ->
     unfamiliar = familiarity.signals(evidence, model.vocabulary)
     return {"probs": probs, "evidence": evidence, "correct": probs.argmax(axis=1) == y, "fit": _real_split(rows),
             "undoubted": np.array([not r.get("doubt") for r in rows], dtype=bool),
-            "design": calibration.meta_features(probs, evidence, classes, unfamiliar)}
+            "design": calibration.meta_features(probs, evidence, classes, unfamiliar,
+                                                [brands_known.lookup(e.tokens, model.brands) for e in evidence])}
