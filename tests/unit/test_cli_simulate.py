@@ -32,3 +32,18 @@ def test_simulate_prints_one_object_per_line_in_order(tmp_path: Path) -> None:
     ]
     assert (out[1]["outcome"], out[1]["reason"], out[1]["lines"]) == ("rejected", "AMOUNT_INVALID", [])
     assert (out[2]["outcome"], out[2]["reason"]) == ("rejected", "ENCODING_INVALID")
+
+
+def test_simulate_says_why_a_feed_line_goes_to_review(tmp_path: Path) -> None:
+    line = {"schema_version": 1, "event_id": "f1", "organization_id": ORG, "source": "card_feed",
+            "occurred_at": "2026-11-01T10:00:00Z", "amount": "12.00", "currency": "USD", "direction": "debit",
+            "description": "ZQXWV PLORKTAB 0042"}
+    path = tmp_path / "feed.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    result = CliRunner().invoke(main, ["simulate", str(path)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.splitlines()[0])
+    assert out["outcome"] == "review" and out["reason"] == "LOW_CONFIDENCE"
+    why = out["explanation"]
+    assert why["method"] == "model" and why["capped_by"] == "nothing_known"
+    assert why["unknown_tokens"] == ["zqxwv", "plorktab"] and "top_features" in why
