@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from pipeline.domain.entries import LINES_PER_ENTRY_MAX, JournalEntry, imbalances
-from pipeline.domain.errors import ensure
+from pipeline.domain.errors import InvariantViolation, ensure
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.ledger.tenancy import org_uuid
 
@@ -208,7 +208,7 @@ def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID]
         if entry_id in inserted:
             out[i] = PostResult(entry.event_id, org_str, Outcome.POSTED, str(entry_id))
         else:
-            prior = existing.get((org, entry.event_id), entry_id)  # type: ignore[arg-type]
+            prior = existing.get((org, entry.event_id), entry_id) if org is not None else entry_id
             out[i] = PostResult(entry.event_id, org_str, Outcome.DUPLICATE, str(prior))
     for i, org, event_id in plan.rejected_keys:
         prior = existing.get((org, event_id))
@@ -216,7 +216,8 @@ def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID]
             out[i] = PostResult(event_id, str(org), Outcome.DUPLICATE, str(prior))
     for i, first in plan.dup_of.items():
         first_result = out[first]
-        ensure(first_result is not None, "in-batch duplicate of an undecided entry")
+        if first_result is None:
+            raise InvariantViolation("in-batch duplicate of an undecided entry")
         if first_result.outcome in (Outcome.POSTED, Outcome.DUPLICATE):
             out[i] = PostResult(entries[i].event_id, first_result.organization_id, Outcome.DUPLICATE,
                                 first_result.entry_id)

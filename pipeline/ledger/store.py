@@ -56,7 +56,7 @@ from pipeline.ledger.posting import (
     numeric_text,
     plan_batch,
 )
-from pipeline.ledger.tenancy import act_for, org_uuid
+from pipeline.ledger.tenancy import acting_transaction, org_uuid
 from pipeline.observability import metrics
 from pipeline.resilience import breaker as breakers
 
@@ -172,7 +172,7 @@ class LedgerStore:
         ensure(pool_size >= 1, "pool_size must be at least 1")
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=timeout_seconds,
                                          command_timeout=timeout_seconds, init=_init_connection,
-                                         server_settings=SESSION_SETTINGS)
+                                         reset=_keep_session, server_settings=SESSION_SETTINGS)
         return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock, caches=caches,
                    audit_key=audit_key)
 
@@ -193,8 +193,7 @@ class LedgerStore:
 
     async def _post_once(self, entries: Sequence[JournalEntry], audit: bool) -> list[PostResult]:
         orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
-        async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-            await act_for(conn, orgs)
+        async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
             charts = await self._load_charts(conn, orgs, entries)
             known = sorted(charts)
             closed: dict[uuid.UUID, set[str]] = defaultdict(set)
@@ -220,7 +219,7 @@ class LedgerStore:
                 # The chain heads are locked last, only for organisations that posted, and held to
                 # COMMIT: concurrent batches overlap everything up to here (see _INSERT_STAGED_ENTRIES
                 # for why key waits and head locks cannot form a cycle).
-                heads = await self._lock_heads(conn, sorted({plan.orgs[i] for i in posted}))  # type: ignore[type-var]
+                heads = await self._lock_heads(conn, sorted({o for i in posted if (o := plan.orgs[i]) is not None}))
                 now = self._clock()   # one posting time for the batch: its entries commit together
                 await self._append_chained(conn, _posted_records([(entries[i], results[i]) for i in posted], now),
                                            heads)
@@ -254,8 +253,7 @@ class LedgerStore:
 
         async def once() -> list[audit_chain.ChainedRow]:
             orgs = sorted({_require_uuid(r.organization_id) for r in records})
-            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-                await act_for(conn, orgs)
+            async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
                 heads = await self._lock_heads(conn, orgs)
                 missing = set(orgs) - set(heads)
                 if missing:
@@ -323,7 +321,7 @@ class LedgerStore:
         orgs = sorted({_require_uuid(o) for o in org_ids})
         if not orgs:
             return set()
-        names = {_require_uuid(k): v for k, v in (names or {}).items()}
+        named: dict[uuid.UUID, str] = {_require_uuid(k): v for k, v in (names or {}).items()}
         chart = standard_chart()
 
         async def once() -> set[uuid.UUID]:
@@ -332,7 +330,7 @@ class LedgerStore:
                     "INSERT INTO core_organizations (id, organization_name, settings, created_by)"
                     " SELECT o, n, $3::jsonb, $4 FROM unnest($1::uuid[], $2::text[]) AS x(o, n)"
                     " ON CONFLICT (id) DO NOTHING RETURNING id",
-                    orgs, [names.get(o) or str(o) for o in orgs], json.dumps(dict(settings or {}), default=str),
+                    orgs, [named.get(o) or str(o) for o in orgs], json.dumps(dict(settings or {}), default=str),
                     actor, timeout=self._timeout)
                 created = [r["id"] for r in rows]
                 if not created:
@@ -685,12 +683,10 @@ class _TenantTx:
     async def __aenter__(self) -> asyncpg.Connection:
         self._acquire = self._pool.acquire(timeout=self._timeout)
         conn = await self._acquire.__aenter__()
-        self._tx = conn.transaction()
+        self._tx = acting_transaction(conn, self._orgs)
         try:
             await self._tx.__aenter__()
-            await act_for(conn, self._orgs)
-        except BaseException as exc:
-            await self._tx.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseException as exc:  # not begun (the pool rolls back whatever BEGIN left open)
             await self._acquire.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return conn
@@ -706,6 +702,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(_STAGE_DDL)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release (asyncpg has already rolled back an open transaction): nothing
+    more. The store changes nothing beyond its transactions (every setting is LOCAL, the staging
+    tables empty on commit), so the default reset query (``RESET ALL``, ``CLOSE ALL``, ``UNLISTEN *``,
+    advisory unlock) would be one more round trip per transaction for nothing."""
+
+
 def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: datetime
                     ) -> list[audit_chain.AuditRecord]:
     """One chained audit row per organisation (and actor) per batch, listing every entry it posted with what
@@ -719,7 +722,7 @@ def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: date
     return [audit_chain.AuditRecord(
         organization_id=org, action=audit_chain.ENTRIES_POSTED, actor=actor, occurred_at=now, subject=None,
         record_key=f"{audit_chain.ENTRIES_POSTED}:{group[0][1].entry_id}",
-        payload=audit_chain.entries_posted_payload((entry, result.entry_id) for entry, result in group))
+        payload=audit_chain.entries_posted_payload((entry, str(result.entry_id)) for entry, result in group))
         for (org, actor), group in groups.items()]
 
 
