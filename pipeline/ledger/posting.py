@@ -1,5 +1,5 @@
 """Pure half of posting: check each journal entry against what the ledger knows, and turn the
-accepted ones into rows for the staging tables. No I/O here.
+accepted ones into the rows the store inserts. No I/O here.
 
 The checks run in ``Reason`` precedence order and the first failure wins; an entry that fails
 is rejected alone, never its batch. A second entry with the same (organization_id, event_id)
@@ -129,7 +129,7 @@ def numeric_text(value: object) -> str:
 
 def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
               numeric: Callable[[object], object] = _as_is) -> tuple:
-    """A row of ``stage_entries`` (column order = ``ENTRY_COLUMNS``); ``numeric`` converts the amounts."""
+    """An entry row (column order = ``ENTRY_COLUMNS``); ``numeric`` converts the amounts."""
     day = business_date(entry.occurred_at)
     occurred_at = entry.occurred_at if entry.occurred_at.tzinfo else entry.occurred_at.replace(tzinfo=UTC)
     metadata = json.dumps(entry.metadata, default=str, ensure_ascii=False) if entry.metadata else "{}"
@@ -140,7 +140,7 @@ def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
 
 def line_rows(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
               accounts: Mapping[str, uuid.UUID], numeric: Callable[[object], object] = _as_is) -> list[tuple]:
-    """Rows of ``stage_lines`` (column order = ``LINE_COLUMNS``); ``numeric`` converts the amounts."""
+    """Line rows (column order = ``LINE_COLUMNS``); ``numeric`` converts the amounts."""
     return [(entry_id, number, org_id, accounts[line.account], line.side, numeric(line.amount), line.currency,
              line.smart_code, line.description, entry.created_by)
             for number, line in enumerate(entry.lines, start=1)]
