@@ -5,8 +5,8 @@ Steps, all deterministic for a given corpus:
 1. Featurise the training lines: the generated corpus plus the ``train`` split of the external
    real names (``data/classifier/external/``).
 2. Out-of-fold scores with ``GroupKFold`` by *merchant*: every training line is scored by a model
-   (and judged against a vocabulary) that never saw its merchant, which is how the product meets
-   merchants in the wild.
+   (and judged against a vocabulary and a known-brand table, ``brands_known.py``) that never saw
+   its merchant, which is how the product meets merchants in the wild.
 3. Fit a softmax temperature on those scores (direction-masked); fit the final model on all
    training lines.
 4. Score the external ``calibration`` split (real names, never trained on) with the final model.
