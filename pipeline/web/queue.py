@@ -122,6 +122,7 @@ def item_view(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "counterparty": event.get("counterparty"), "source": event.get("source"), "kind": event.get("kind"),
         "suggested_smart_code": r["suggested_smart_code"], "confidence": r["confidence"],
         "method": cls.get("method"), "explanation": cls.get("explanation"),
+        "why": why_summary(cls.get("explanation")),
         "alternatives": [{"smart_code": a[0], "confidence": a[1]} for a in cls.get("alternatives") or []
                          if isinstance(a, list | tuple) and len(a) == 2],
         "suggested_lines": [{k: ln.get(k) for k in ("account", "side", "amount", "currency")}
@@ -285,3 +286,42 @@ def filter_from(q: Any) -> QueueFilter:
                        age_days_min=number("age_days_min", int, 0, 36_500), counterparty=text("counterparty"),
                        reason=reason, sort=sort, page=number("page", int, 1, 1_000_000) or 1,
                        page_size=number("page_size", int, 1, PAGE_SIZE_MAX) or PAGE_SIZE_DEFAULT)
+
+
+# What each confidence cap means, in a reviewer's words (pipeline/classify/familiarity.py and memory.py;
+# tests/unit/test_classify_review_explanation.py keeps the two lists together).
+CAP_WORDS = {
+    "nothing_known": "no known word, keyword or MCC",
+    "unknown_words": "unknown words and no keyword",
+    "lexicon_disagrees": "its keywords name another category",
+    "below_real_threshold": "below the confidence measured on real merchant names",
+    "one_decision": "only one reviewer decision so far",
+}
+
+
+def why_summary(explanation: dict | None) -> str:
+    """One line for a reviewer from a classification's ``explanation`` (pipeline/classify/explain.py):
+    what decided, what was unknown, what held the confidence down. Plain text; the template escapes it."""
+    if not explanation:
+        return ""
+    e = explanation
+    parts = []
+    if e.get("memory_key"):
+        parts.append(f"memory {e['memory_key']} ({e.get('agreeing')} of {e.get('decisions')} decisions agree)")
+    if e.get("memory_hint"):
+        parts.append(f"memory {e['memory_hint']} agrees")
+    if e.get("model_code"):
+        parts.append(f"model says {e['model_code']} at {e.get('model_confidence')}")
+    if e.get("method") == "rule":
+        parts.append(f"rule for {e.get('kind')}" + (f" ({e['reason']})" if e.get("reason") else ""))
+    if e.get("top_features"):
+        parts.append("evidence " + ", ".join(e["top_features"]))
+    if e.get("lexicon"):
+        parts.append("keywords " + ", ".join(e["lexicon"]))
+    if e.get("mcc_category"):
+        parts.append(f"MCC category {e['mcc_category']}" + (f" ({e['mcc_description']})" if e.get("mcc_description") else ""))
+    if e.get("unknown_tokens"):
+        parts.append("unknown words " + ", ".join(e["unknown_tokens"]))
+    if e.get("capped_by"):
+        parts.append("held down: " + CAP_WORDS.get(e["capped_by"], e["capped_by"]))
+    return "; ".join(parts)

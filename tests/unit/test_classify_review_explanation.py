@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from pipeline.domain.catalog import load_catalog
 from pipeline.domain.validate import PAYLOAD_BYTES_MAX
 from pipeline.envelopes import Record
 from pipeline.flow import ClassifyContext, classify_batch, validate_batch
-from pipeline.web.queue import item_view
+from pipeline.web.queue import CAP_WORDS, item_view, why_summary
 
 
 @pytest.fixture(scope="module")
@@ -47,4 +48,21 @@ def test_review_items_carry_the_explanation(classifier: Classifier) -> None:
                "suggested_smart_code": item.classification["smart_code"], "confidence": 0.5, "reason": "LOW_CONFIDENCE",
                "created_at": datetime(2026, 12, 3), "state": None, "decided_by_name": None,
                "refusal": None}
-        assert item_view(row)["explanation"] == why
+        view = item_view(row)
+        assert view["explanation"] == why and CAP_WORDS[why["capped_by"]] in view["why"]
+
+
+def test_every_cap_has_words_for_the_reviewer() -> None:
+    from pipeline.classify import familiarity, memory
+
+    caps = {familiarity.BELOW_REAL_THRESHOLD, "nothing_known", "unknown_words", "lexicon_disagrees", "one_decision"}
+    assert caps <= set(CAP_WORDS)
+    source = (Path(familiarity.__file__).read_text() + Path(memory.__file__).read_text())
+    assert all(f'"{cap}"' in source for cap in caps)         # the names still exist where the caps are set
+
+
+def test_the_summary_names_the_memory_key_and_the_cap() -> None:
+    why = why_summary({"method": "memory", "memory_key": "d:kopi kenangan", "decisions": 1.0, "agreeing": 1.0,
+                       "capped_by": "one_decision", "model_code": "HERA.X", "model_confidence": 0.4})
+    assert "memory d:kopi kenangan" in why and "only one reviewer decision" in why and "HERA.X" in why
+    assert why_summary(None) == ""
