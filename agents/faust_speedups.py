@@ -1,18 +1,14 @@
-"""Faust's per-event machinery, made cheaper (faust-streaming 0.15.3; see BENCHMARKS.md).
-
-A Faust agent that only consumes (``take_events(500)``) cost ~130 µs of CPU per event on this
-machine, more than validating an event; with all of the below ~26 µs (``benchmarks/faust_bench.py``,
-CPU of the worker process over 50,000 events, median of 3, 2026-11-28; the steps' shares below are
-from the experiment that found them, 100,000 events).
+"""Faust's per-event machinery, made cheaper (faust-streaming 0.15.3; the measured effect of each step,
+with ``benchmarks/faust_bench.py``, is in BENCHMARKS.md "Faust worker").
 
 1. ``Consumer._drain_messages`` handed every fetched record to the conductor through
    ``Service.wait_first(callback(message), suspend_flow.wait())``: four tasks, an
    ``asyncio.wait`` and three cancellations per record, although the callback (putting the event
    on the stream queues) almost never has to wait. Here the callback is run inline first; only if
    it does have to wait (a full stream queue) is it finished under the same ``wait_first`` as
-   before, and with flow suspended it goes through ``wait_first`` from the start. (130 -> 64 µs.)
+   before, and with flow suspended it goes through ``wait_first`` from the start.
 2. The Cython stream iterator awaited ``asyncio.sleep(0)`` before every event: a full event-loop
-   pass with an epoll call per event. It now yields to the loop every 64th event. (-> 38 µs.)
+   pass with an epoll call per event. It now yields to the loop every 64th event.
 3. Faust's sensor hooks per message and per send (``on_message_in``, ``on_stream_event_in`` …) feed
    the Monitor's in-process statistics, which this worker does not use (its metrics are
    Prometheus counters per batch): they are no-ops on this app's sensor delegate.
