@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import faust
 import orjson
 
-from pipeline.admission import (
+from pipeline.admission.rate_limit import RateLimit
+from pipeline.admission.rules import (
     BACKLOG_TABLE,
     BUCKET_TABLE,
     DEDUPE_TABLE,
@@ -34,7 +35,6 @@ from pipeline.admission import (
     readmit,
 )
 from pipeline.envelopes import ParkedEnvelope, ValidatedEnvelope
-from pipeline.resilience.rate_limit import RateLimit
 
 
 class ChangelogWrite(NamedTuple):

@@ -78,7 +78,7 @@ class Runtime:
     async def limits(self, orgs: set[str]) -> Any:
         """A ``limit_of(org)`` function: the org's rate limit from its settings, else the default; a
         stored value the token bucket cannot take falls back to the default (never a crash loop)."""
-        from pipeline.resilience.rate_limit import RateLimit, rate_limit_values
+        from pipeline.admission.rate_limit import RateLimit, rate_limit_values
 
         confs = await self.org_settings(orgs)
         default = RateLimit(self.settings.rate_limit_per_minute, self.settings.rate_limit_burst)

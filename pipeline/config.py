@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_per_minute")
     @classmethod
     def _per_minute_in_bucket(cls, value: int) -> int:
-        from pipeline.resilience.rate_limit import PER_MINUTE_MAX
+        from pipeline.admission.rate_limit import PER_MINUTE_MAX
         if value > PER_MINUTE_MAX:
             raise ValueError(f"HERA_RATE_LIMIT_PER_MINUTE={value}: at most {PER_MINUTE_MAX} (the token bucket's limit)")
         return value
@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_burst")
     @classmethod
     def _burst_in_bucket(cls, value: int) -> int:
-        from pipeline.resilience.rate_limit import BURST_MAX
+        from pipeline.admission.rate_limit import BURST_MAX
         if value > BURST_MAX:
             raise ValueError(f"HERA_RATE_LIMIT_BURST={value}: at most {BURST_MAX} (the token bucket's limit)")
         return value

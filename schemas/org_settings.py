@@ -15,7 +15,7 @@ _THRESHOLD = Annotated[str, Field(pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$",
                                   description="auto-post threshold in [0, 1], e.g. \"0.95\"")]
 _CAP = Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,4})?$", description="amount cap")]
 _ACCOUNT = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$")]
-RATE_PER_MINUTE_MAX = 1_000_000  # the token bucket's own limit (pipeline.resilience.rate_limit); a test ties them
+RATE_PER_MINUTE_MAX = 1_000_000  # the token bucket's own limit (pipeline.admission.rate_limit); a test ties them
 
 
 class OrgSettingsV1(BaseModel):

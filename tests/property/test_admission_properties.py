@@ -25,8 +25,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.admission import BACKLOG_TABLE, BUCKET_TABLE, DEDUPE_TABLE, Decisions, Verdict, decide, readmit
-from pipeline.resilience.rate_limit import RateLimit, admit, ready_at, to_micros
+from pipeline.admission.rate_limit import RateLimit, admit, ready_at, to_micros
+from pipeline.admission.rules import (
+    BACKLOG_TABLE,
+    BUCKET_TABLE,
+    DEDUPE_TABLE,
+    Decisions,
+    Verdict,
+    decide,
+    readmit,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ORGS = ["a", "b", "c"]

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.admission import (
+from pipeline.admission.rate_limit import RateLimit
+from pipeline.admission.rules import (
     BACKLOG_TABLE,
     BATCH_SIZE_MAX,
     BUCKET_TABLE,
@@ -22,7 +23,6 @@ from pipeline.admission import (
 )
 from pipeline.domain.errors import InvariantViolation
 from pipeline.domain.outcomes import Reason
-from pipeline.resilience.rate_limit import RateLimit
 
 A, B = "org-a", "org-b"
 DEFAULT = RateLimit(per_minute=100, burst=100)

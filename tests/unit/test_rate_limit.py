@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from pipeline.admission.rate_limit import UNITS_PER_TOKEN, BucketState, RateLimit, admit, ready_at
 from pipeline.domain.errors import InvariantViolation
-from pipeline.resilience.rate_limit import UNITS_PER_TOKEN, BucketState, RateLimit, admit, ready_at
 
 DEFAULT = RateLimit(per_minute=100, burst=100)
 

@@ -58,7 +58,7 @@ def test_defaults_pass_the_check() -> None:
 
 
 def test_org_settings_beyond_the_token_bucket_are_named_and_never_used() -> None:
-    from pipeline.resilience.rate_limit import check_org_settings, rate_limit_values
+    from pipeline.admission.rate_limit import check_org_settings, rate_limit_values
 
     conf = {"rate_limit_per_minute": 100_000_000, "rate_limit_burst": "abc"}
     problems = check_org_settings(conf)
@@ -71,7 +71,7 @@ def test_org_settings_beyond_the_token_bucket_are_named_and_never_used() -> None
 def test_org_set_refuses_what_the_token_bucket_cannot_take() -> None:
     """``hera org set`` (schemas.org_settings) and the worker's bucket share one limit: a value the
     command accepts is never one the worker would replace by the default."""
-    from pipeline.resilience.rate_limit import BURST_MAX, PER_MINUTE_MAX
+    from pipeline.admission.rate_limit import BURST_MAX, PER_MINUTE_MAX
     from schemas.org_settings import RATE_PER_MINUTE_MAX
 
     assert RATE_PER_MINUTE_MAX == PER_MINUTE_MAX == BURST_MAX

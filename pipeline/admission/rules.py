@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, TypedDict
 
+from pipeline.admission.rate_limit import BucketState, RateLimit, admit, ready_at
 from pipeline.domain.errors import ensure
 from pipeline.domain.outcomes import Reason
-from pipeline.resilience.rate_limit import BucketState, RateLimit, admit, ready_at
 
 __all__ = ["BACKLOG_TABLE", "BATCH_SIZE_MAX", "BUCKET_TABLE", "DEDUPE_TABLE", "DEDUPE_TTL_SECONDS",
            "GAP_TIMEOUT_SECONDS", "Admission", "BacklogState", "Decisions", "DedupeRecord", "Item", "Parked",
