@@ -39,8 +39,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import services
 from pipeline.brokers import delete_topics, ensure_topics
+from pipeline.devtools import services
 
 PARTITIONS = 4
 VALUE_BYTES = 700

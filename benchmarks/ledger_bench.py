@@ -29,7 +29,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import services
+from pipeline.devtools import services
 from pipeline.domain.entries import JournalEntry, JournalLine
 from pipeline.ledger.migrate import migrate
 from pipeline.ledger.posting import ENTRY_COLUMNS, LINE_COLUMNS, entry_id_for, entry_row, line_rows

@@ -18,9 +18,9 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from pipeline.devtools.sample import sample_events
 from pipeline.domain.entries import JournalEntry, JournalLine
 from pipeline.domain.validate import validate_many
-from pipeline.sample import sample_events
 
 RUNS = 5
 BATCH = 1000

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import services  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
+from pipeline.devtools import services  # noqa: E402
 from pipeline.ledger.migrate import migrate  # noqa: E402
 from tests.web.support import (  # noqa: E402
     Web,

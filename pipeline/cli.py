@@ -171,7 +171,7 @@ def services() -> None:
 @click.pass_obj
 def services_up(settings: Settings) -> None:
     """Start the embedded services that the environment does not point elsewhere."""
-    from pipeline import services as svc
+    from pipeline.devtools import services as svc
     try:
         emit(svc.up(settings))
     except svc.ServiceError as exc:
@@ -182,7 +182,7 @@ def services_up(settings: Settings) -> None:
 @click.pass_obj
 def services_down(settings: Settings) -> None:
     """Stop the embedded services (external ones are never touched)."""
-    from pipeline import services as svc
+    from pipeline.devtools import services as svc
     emit(svc.down(settings))
 
 
@@ -190,7 +190,7 @@ def services_down(settings: Settings) -> None:
 @click.pass_obj
 def services_status(settings: Settings) -> None:
     """Print JSON: kafka_bootstrap, database_url (password masked), running flags."""
-    from pipeline import services as svc
+    from pipeline.devtools import services as svc
     emit(svc.status(settings))
 
 

@@ -20,7 +20,7 @@ from pipeline.config import Settings
 def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
     """Start the pipeline workers against the configured broker and database."""
     if sample_stream:
-        from pipeline.live import run_with_sample_stream
+        from pipeline.devtools.live import run_with_sample_stream
         run_with_sample_stream(settings, rate=rate)
         return
     from agents.worker import run_worker
@@ -50,7 +50,7 @@ def refuse_external(settings: Settings, what: str, yes: bool) -> None:
 def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dict:
     """Run ``run()``; then delete the topics and consumer groups it created (named
     ``<prefix><label>-…``), unless ``keep``. The summary says how many."""
-    from pipeline.live import delete_run_names, ensure_services, kafka_names
+    from pipeline.devtools.live import delete_run_names, ensure_services, kafka_names
 
     ensure_services(settings)
     bootstrap_of(settings)
@@ -75,7 +75,7 @@ def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dic
 def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float, yes: bool, keep_topics: bool) -> None:
     """Produce N realistic mixed events, run the pipeline until all are accounted for, print a summary."""
     from pipeline.cli_errors import CheckFailed
-    from pipeline.live import run_demo
+    from pipeline.devtools.live import run_demo
 
     refuse_external(settings, "demo", yes)
     summary = with_cleanup(settings, "demo", keep_topics,
@@ -112,7 +112,7 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
     from pipeline.ledger.verify import verify_ledger
     result: dict = asyncio.run(with_conn(settings, verify_ledger))  # type: ignore[assignment]
     if topics:
-        from pipeline.live import account_for_raw
+        from pipeline.devtools.live import account_for_raw
         bootstrap_of(settings)   # a missing broker is a one-line error, not a traceback
         result["events"] = asyncio.run(account_for_raw(settings))
         result["ok"] = result["ok"] and result["events"]["ok"]
@@ -188,7 +188,7 @@ def bench_cmd(settings: Settings, n_events: int, rate: float | None, duration_se
               yes: bool, keep_topics: bool) -> None:
     """Load test: end-to-end throughput (flat out) or latency (open loop at --rate), beside the same run's
     raw broker and database limits. Progress on stderr, JSON on stdout."""
-    from pipeline.bench import run_bench, run_rate_bench
+    from pipeline.devtools.bench import run_bench, run_rate_bench
 
     refuse_external(settings, "bench", yes)
     if rate is not None:

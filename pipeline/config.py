@@ -226,7 +226,7 @@ class Settings(BaseSettings):
         state = self.embedded_state.get("postgres")
         if not state:
             raise RuntimeError("no PostgreSQL: run `hera services up` or set HERA_DATABASE_URL")
-        password_file = self.home / "postgres" / "superuser.password"   # scram-sha-256 (pipeline.services)
+        password_file = self.home / "postgres" / "superuser.password"   # scram-sha-256 (pipeline.devtools.services)
         login = f"postgres:{password_file.read_text().strip()}" if password_file.exists() else "postgres"
         return f"postgresql://{login}@127.0.0.1:{state['port']}/hera"
 

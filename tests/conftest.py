@@ -1,6 +1,6 @@
 """Session fixtures: one real PostgreSQL server and one real Kafka-protocol broker per test session.
 
-Started from the same code as ``hera services up`` (pipeline.services), in a temporary home so a
+Started from the same code as ``hera services up`` (pipeline.devtools.services), in a temporary home so a
 test run never touches a developer's ``.hera/``. Each test gets a fresh database and a fresh topic
 prefix. Set HERA_TEST_KAFKA_BOOTSTRAP / HERA_TEST_DATABASE_URL to run against external services.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import services
+from pipeline.devtools import services
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import asyncpg
 import pytest
 
 from pipeline.config import Settings
-from pipeline.live import Tracker, account_for_raw, start_worker, stop_worker
+from pipeline.devtools.live import Tracker, account_for_raw, start_worker, stop_worker
 
 STRUCTURED_KINDS = ("invoice.issued", "payment.received", "payment.sent")
 EVENTS_PER_ORG_MAX = 80  # under the default burst of 100 per organisation
@@ -40,7 +40,7 @@ def org_ids(count: int, seed: int | str) -> list[str]:
 
 def structured_event(org: str, event_id: str, i: int, *, kind: str | None = None,
                      amount: str | None = None) -> dict[str, Any]:
-    """One complete structured event, built the way ``pipeline.sample`` builds them."""
+    """One complete structured event, built the way ``pipeline.devtools.sample`` builds them."""
     kind = kind or STRUCTURED_KINDS[i % len(STRUCTURED_KINDS)]
     when = (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i)).isoformat().replace("+00:00", "Z")
     amount = amount or f"{100 + (i * 37) % 4900}.{i % 100:02d}"
@@ -129,7 +129,7 @@ class Pipeline:
         from aiokafka import AIOKafkaProducer
 
         from pipeline.brokers import client_kwargs
-        from pipeline.live import org_key
+        from pipeline.devtools.live import org_key
 
         producer = AIOKafkaProducer(**client_kwargs(self.settings), linger_ms=5,
                                     max_request_size=2_000_000, max_batch_size=256 * 1024)
@@ -195,7 +195,7 @@ class Pipeline:
         and the consumer group's committed offsets (to tell a stuck partition from a lost record)."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        from pipeline.live import account_for_raw
+        from pipeline.devtools.live import account_for_raw
 
         acc = await account_for_raw(self.settings, timeout_seconds=20)
         reached: dict[tuple[int, int], str] = {}

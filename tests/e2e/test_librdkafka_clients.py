@@ -16,7 +16,7 @@ import time
 import pytest
 
 from pipeline.brokers import librdkafka_config
-from pipeline.live import org_key
+from pipeline.devtools.live import org_key
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, org_ids, structured_events
 

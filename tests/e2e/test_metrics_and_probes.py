@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline import services
+from pipeline.devtools import services
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, encode, org_ids, structured_events
 

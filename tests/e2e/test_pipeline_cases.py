@@ -114,7 +114,7 @@ async def test_redelivery_is_absorbed_and_conflict_is_dead_lettered(pipe: Pipeli
 
 @pytest.mark.timeout(150)
 async def test_rate_limit_defers_noisy_org_in_order_and_spares_quiet_org(pipe: Pipeline) -> None:
-    from pipeline.live import account_for_raw
+    from pipeline.devtools.live import account_for_raw
 
     noisy_org, quiet_org = org_ids(2, "ratelimit")
     noisy = [encode(structured_event(noisy_org, f"noisy-{i:03d}", i)) for i in range(12)]
@@ -126,7 +126,7 @@ async def test_rate_limit_defers_noisy_org_in_order_and_spares_quiet_org(pipe: P
     await pipe.produce(quiet, key=quiet_org.encode())
 
     # while the noisy organisation's excess is parked, every raw event is still accounted for
-    from pipeline.live import Tracker
+    from pipeline.devtools.live import Tracker
     tracker = Tracker(pipe.settings)
     await tracker.start()
     try:

@@ -10,7 +10,7 @@ import json
 import asyncpg
 import pytest
 
-from pipeline.live import Tracker
+from pipeline.devtools.live import Tracker
 from pipeline.signing import decision_key, sign
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, encode, org_ids

@@ -19,8 +19,8 @@ import pytest
 
 from pipeline.brokers import ensure_topics, partition_counts, topic_configs
 from pipeline.config import Settings
-from pipeline.live import Tracker, produce, start_worker, stop_worker
-from pipeline.sample import sample_events
+from pipeline.devtools.live import Tracker, produce, start_worker, stop_worker
+from pipeline.devtools.sample import sample_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from pipeline.local import kafka as embedded_kafka
-from pipeline.local.process import free_port, pid_alive, terminate
+from pipeline.devtools.local import kafka as embedded_kafka
+from pipeline.devtools.local.process import free_port, pid_alive, terminate
 from tests.e2e.harness import Pipeline, org_ids, structured_events
 from tests.faults.test_worker_faults import wait_posted
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from pipeline import services
+from pipeline.devtools import services
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, org_ids, structured_events
 from tests.e2e.test_metrics_and_probes import get, scrape, value

@@ -14,7 +14,7 @@ import time
 import asyncpg
 import pytest
 
-from pipeline.live import Tracker
+from pipeline.devtools.live import Tracker
 from tests.e2e import harness
 from tests.e2e.harness import Pipeline, org_ids, structured_events
 

@@ -10,7 +10,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from pipeline import services
+from pipeline.devtools import services
 from pipeline.ledger.errors import OrganizationUnknownError, TransientError
 from pipeline.ledger.migrate import migrate
 from pipeline.ledger.store import LedgerStore

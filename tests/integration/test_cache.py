@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from pipeline import services
+from pipeline.devtools import services
 from pipeline.ledger.cache import KINDS, BoundedMemoryCache, CacheConfigError, OrgCaches
 from pipeline.ledger.migrate import migrate
 from pipeline.ledger.store import LedgerStore

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import kafka as embedded_kafka
-from pipeline.local.process import free_port, terminate
+from pipeline.devtools.local import kafka as embedded_kafka
+from pipeline.devtools.local.process import free_port, terminate
 from tests.e2e.harness import Pipeline, structured_events
 
 pytestmark = [pytest.mark.integration]

@@ -128,7 +128,7 @@ async def test_the_embedded_server_demands_scram_passwords(pg_server: str, servi
     import os
     import stat
 
-    from pipeline.services import superuser_password_file
+    from pipeline.devtools.services import superuser_password_file
 
     if os.environ.get("HERA_TEST_DATABASE_URL"):
         pytest.fail("this test checks the embedded server; unset HERA_TEST_DATABASE_URL")

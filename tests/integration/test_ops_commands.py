@@ -11,7 +11,7 @@ import sys
 import asyncpg
 import pytest
 
-from pipeline import services
+from pipeline.devtools import services
 from pipeline.observability.health import Health, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -7,7 +7,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from pipeline.live import delete_run_names, kafka_names
+from pipeline.devtools.live import delete_run_names, kafka_names
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

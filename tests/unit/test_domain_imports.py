@@ -16,7 +16,7 @@ FORBIDDEN_MODULES = {
     "asyncpg", "aiokafka", "faust", "kafka", "psycopg", "psycopg2", "socket", "ssl", "http", "urllib",
     "requests", "httpx", "aiohttp", "asyncio", "subprocess", "os", "shutil", "tempfile", "threading",
     "multiprocessing", "signal", "time", "random", "secrets", "sqlite3", "logging", "prometheus_client",
-    "sklearn", "joblib", "pipeline.ledger", "pipeline.classify", "pipeline.services", "agents",
+    "sklearn", "joblib", "pipeline.ledger", "pipeline.classify", "pipeline.devtools.services", "agents",
 }
 # Reading the catalog's package data once at start is the single sanctioned read.
 ALLOWED_EXCEPTIONS = {"catalog.py": {"importlib.resources", "pathlib"}}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import kafka as embedded_kafka
-from pipeline.local.process import ServiceError, choose_port
+from pipeline.devtools.local import kafka as embedded_kafka
+from pipeline.devtools.local.process import ServiceError, choose_port
 
 
 def test_server_properties_one_kraft_node_on_loopback(tmp_path: Path) -> None:

@@ -14,16 +14,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # the composition root and the developer tooling may import the agents (they start workers)
-COMPOSITION = ("pipeline/cli", "pipeline/commands.py", "pipeline/ops_commands.py", "pipeline/live.py", "pipeline/local")
+COMPOSITION = ("pipeline/cli", "pipeline/commands.py", "pipeline/ops_commands.py", "pipeline/devtools")
 RULES: list[tuple[str, tuple[str, ...]]] = [  # (package, forbidden imports), most specific first
-    ("pipeline/domain", ("agents", "pipeline.ledger", "pipeline.classify", "pipeline.flow", "pipeline.web",
+    ("pipeline/domain", ("agents", "pipeline.devtools", "pipeline.ledger", "pipeline.classify", "pipeline.flow", "pipeline.web",
                          "pipeline.observability", "pipeline.resilience", "pipeline.config")),
-    ("pipeline/classify", ("agents", "pipeline.ledger", "pipeline.web", "pipeline.flow")),
-    ("pipeline/ledger", ("agents", "pipeline.classify", "pipeline.web", "pipeline.flow")),
-    ("pipeline/resilience", ("agents", "pipeline.classify", "pipeline.web", "pipeline.flow")),
-    ("pipeline/observability", ("agents", "pipeline.classify", "pipeline.ledger", "pipeline.web")),
-    ("pipeline", ("agents",)),
-    ("agents", ("pipeline.cli", "pipeline.commands", "pipeline.web")),
+    ("pipeline/classify", ("agents", "pipeline.devtools", "pipeline.ledger", "pipeline.web", "pipeline.flow")),
+    ("pipeline/ledger", ("agents", "pipeline.devtools", "pipeline.classify", "pipeline.web", "pipeline.flow")),
+    ("pipeline/resilience", ("agents", "pipeline.devtools", "pipeline.classify", "pipeline.web", "pipeline.flow")),
+    ("pipeline/observability", ("agents", "pipeline.devtools", "pipeline.classify", "pipeline.ledger", "pipeline.web")),
+    ("pipeline", ("agents", "pipeline.devtools")),  # developer tooling only from the composition root
+    ("agents", ("pipeline.cli", "pipeline.commands", "pipeline.web", "pipeline.devtools")),
     ("schemas", ("pipeline", "agents")),
 ]
 
@@ -68,3 +68,4 @@ def test_the_rules_catch_offenders() -> None:
     assert violations("schemas/events.py", "import pipeline.config\n") == ["pipeline.config"]
     assert violations("pipeline/classify/x.py", "from pipeline.ledger.store import LedgerStore\n")
     assert violations("pipeline/commands.py", "from agents.worker import run_worker\n") == []
+    assert violations("pipeline/flow.py", "from pipeline.devtools import services\n") == ["pipeline.devtools"]

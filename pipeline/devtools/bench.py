@@ -109,8 +109,8 @@ def _on_scratch_database(settings: Settings, fn: Callable[[Settings, dict[str, s
     they are."""
     from pydantic import SecretStr
 
-    from pipeline import services
-    from pipeline.live import ensure_services
+    from pipeline.devtools import services
+    from pipeline.devtools.live import ensure_services
 
     env: dict[str, str] = {}
     scratch: tuple[str, str] | None = None
@@ -129,7 +129,7 @@ def _on_scratch_database(settings: Settings, fn: Callable[[Settings, dict[str, s
 
 def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds: float, env: dict[str, str]
                ) -> dict[str, Any]:
-    from pipeline.live import Tracker, isolated_run, org_key, produce, start_worker, stop_worker
+    from pipeline.devtools.live import Tracker, isolated_run, org_key, produce, start_worker, stop_worker
 
     settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
@@ -180,8 +180,8 @@ def cpu_budget(settings: Settings, procs: list[Any], *, scratch_database: bool) 
     and this bench (producer and tracker)."""
     from pathlib import Path
 
-    from pipeline import services
-    from pipeline.cpu_budget import CpuBudget
+    from pipeline.devtools import services
+    from pipeline.devtools.cpu_budget import CpuBudget
 
     state = settings.embedded_state
     broker = state.get("kafka", {}).get("pid") if not settings.kafka_external else None
@@ -208,8 +208,8 @@ async def warm_up(settings: Settings, producer: Any, tracker: Any, workers: int)
     """Wait until the workers have joined and handle events on every partition, so that the offered
     load measures processing, not start-up: a few events of other organisations, until all are
     accounted for. Returns how many."""
-    from pipeline.live import org_key
-    from pipeline.sample import sample_events, sample_orgs
+    from pipeline.devtools.live import org_key
+    from pipeline.devtools.sample import sample_events, sample_orgs
 
     await asyncio.sleep(join_seconds(workers) / 2)
     events = list(sample_events(WARM_UP_EVENTS, seed=WARM_UP_SEED, bad_share=0.0,
@@ -286,7 +286,7 @@ async def broker_round_trip(settings: Settings, events: list[bytes], rate: float
 
 def _run_rate_bench(settings: Settings, rate: float, duration_seconds: float, workers: int, drain_seconds: float,
                     env: dict[str, str]) -> dict[str, Any]:
-    from pipeline.live import isolated_run, org_key, start_worker, stop_worker
+    from pipeline.devtools.live import isolated_run, org_key, start_worker, stop_worker
 
     n_events = max(1, round(rate * duration_seconds))
     settings, events = isolated_run(settings, "bench", n_events)
@@ -312,7 +312,7 @@ async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[b
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipeline.live import Tracker
+    from pipeline.devtools.live import Tracker
 
     tracker = Tracker(settings)
     await tracker.start()

@@ -28,7 +28,7 @@ WORKER_STOP_TIMEOUT_SECONDS = 20.0
 
 def ensure_services(settings: Settings) -> None:
     """Start the embedded services the environment does not point elsewhere, saying so on stderr."""
-    from pipeline import services
+    from pipeline.devtools import services
     if settings.kafka_external and settings.database_external:
         return
     state = services.status(settings)
@@ -265,7 +265,7 @@ def isolated_run(settings: Settings, label: str, n_events: int) -> tuple[Setting
     """Services up, a fresh topic prefix (so a run never mixes with another), topics and schema
     ready, and ``n_events`` sample events seeded by the run id."""
     from agents.worker import prepare
-    from pipeline.sample import sample_events
+    from pipeline.devtools.sample import sample_events
 
     ensure_services(settings)
     run_id = uuid.uuid4().hex[:8]
@@ -345,7 +345,7 @@ async def _sample_loop(settings: Settings, rate: float, worker: subprocess.Popen
     from rich.table import Table
 
     from pipeline.brokers import client_kwargs
-    from pipeline.sample import sample_events, sample_orgs
+    from pipeline.devtools.sample import sample_events, sample_orgs
 
     tracker = Tracker(settings)
     await tracker.start()

@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.local.process import ServiceError, ensure_free
+from pipeline.devtools.local.process import ServiceError, ensure_free
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
 JAVA_MAJOR_MIN = 17
 HEAP = "-Xms512m -Xmx1g"  # ample for one dev node's metadata and page-cache-backed logs on 24 GB
