@@ -171,7 +171,7 @@ async def test_cli_checkpoint_then_verify_against_it(ledger, tmp_path: Path, mon
 
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from pipeline.cli.app import main
 
     monkeypatch.setenv("HERA_DATABASE_URL", database_url)
     monkeypatch.setenv("HERA_AUDIT_KEY", KEY.decode())

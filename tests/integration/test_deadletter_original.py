@@ -44,7 +44,7 @@ async def test_an_operator_fetches_the_original_of_a_masked_dead_letter(kafka_bo
 
     monkeypatch.setenv("HERA_KAFKA_BOOTSTRAP", kafka_bootstrap)
     monkeypatch.setenv("HERA_TOPIC_PREFIX", topic_prefix)
-    from pipeline.cli import main
+    from pipeline.cli.app import main
 
     def invoke(*args: str):
         return CliRunner().invoke(main, ["deadletter", "original", *args])

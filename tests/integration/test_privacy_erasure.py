@@ -67,7 +67,7 @@ async def test_erasing_a_subject_leaves_the_books_and_the_chain_intact(database_
         monkeypatch.setenv("HERA_DATABASE_URL", database_url)
         monkeypatch.setenv("HERA_AUDIT_KEY", KEY.decode())
         monkeypatch.setenv("HERA_HOME", str(tmp_path))
-        from pipeline.cli import main
+        from pipeline.cli.app import main
         result = await asyncio.to_thread(CliRunner().invoke, main, ["privacy", "erase", "--org", org,
                                                                     "--subject", "jane q. doe"])
         assert result.exit_code == 0, result.output

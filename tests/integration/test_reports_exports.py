@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli.app import main
 from pipeline.domain.entries import JournalEntry, JournalLine
 from pipeline.ledger.export_ledger import export_ledger
 from pipeline.ledger.migrate import migrate

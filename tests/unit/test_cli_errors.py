@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
-from pipeline.cli_errors import EXIT_CHECK_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, describe
+from pipeline.cli.app import main
+from pipeline.cli.errors import EXIT_CHECK_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, describe
 from pipeline.ledger.errors import LedgerError
 from pipeline.ledger.reports import build_balance_sheet, build_pnl, build_trial_balance
 from pipeline.output import Report, render

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli.app import main
 
 ORG = "6f1c2f0e-5a7e-4b7a-9d0a-2b8a3c1d4e5f"
 

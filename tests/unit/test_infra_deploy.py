@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipeline.cli import main as cli
+from pipeline.cli.app import main as cli
 from pipeline.config import TOPICS, Settings
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"

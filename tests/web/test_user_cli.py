@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli.app import main
 from pipeline.ledger.migrate import migrate
 from tests.web.support import org_id, seed_orgs
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from pipeline.cli import ORG_ID, emit, main, with_conn, with_store
-from pipeline.cli_errors import BadUsage, CheckFailed
+from pipeline.cli.app import ORG_ID, emit, main, with_conn, with_store
+from pipeline.cli.errors import BadUsage, CheckFailed
 from pipeline.config import Settings
 from pipeline.output import Report, format_option, render
 

@@ -9,7 +9,7 @@ import asyncio
 
 import click
 
-from pipeline.cli import bootstrap_of, emit, fail, main, with_conn
+from pipeline.cli.app import bootstrap_of, emit, fail, main, with_conn
 from pipeline.config import Settings
 
 
@@ -36,7 +36,7 @@ def run_cmd(settings: Settings, sample_stream: bool, rate: float) -> None:
 def refuse_external(settings: Settings, what: str, yes: bool) -> None:
     """``demo`` and ``bench`` write sample organisations and topics: only into embedded services,
     unless the user says ``--yes``."""
-    from pipeline.cli_errors import BadUsage
+    from pipeline.cli.errors import BadUsage
     from pipeline.config import mask_dsn
 
     external = ([f"Kafka cluster {settings.kafka_bootstrap}"] if settings.kafka_external else []) + \
@@ -74,7 +74,7 @@ def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dic
 @click.pass_obj
 def demo_cmd(settings: Settings, n_events: int, timeout_seconds: float, yes: bool, keep_topics: bool) -> None:
     """Produce N realistic mixed events, run the pipeline until all are accounted for, print a summary."""
-    from pipeline.cli_errors import CheckFailed
+    from pipeline.cli.errors import CheckFailed
     from pipeline.devtools.live import run_demo
 
     refuse_external(settings, "demo", yes)
@@ -118,7 +118,7 @@ def verify_cmd(settings: Settings, topics: bool) -> None:
         result["ok"] = result["ok"] and result["events"]["ok"]
     emit(result)
     if not result["ok"]:
-        from pipeline.cli_errors import CheckFailed
+        from pipeline.cli.errors import CheckFailed
         raise CheckFailed("verify found invariant violations (counts in the JSON on stdout)",
                           "docs/invariants.md says what each count means")
 
@@ -137,7 +137,7 @@ def audit_verify_cmd(settings: Settings, org_id: str | None) -> None:
     result = asyncio.run(with_conn(settings, lambda c: verify_audit(c, org_id)))
     emit(result)
     if not result["ok"]:  # type: ignore[index]
-        from pipeline.cli_errors import CheckFailed
+        from pipeline.cli.errors import CheckFailed
         raise CheckFailed("the audit chain is broken (details in the JSON on stdout)",
                           "restore the edited rows from a backup; docs/invariants.md, invariant 5")
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli import emit, fail, main
+from pipeline.cli.app import emit, fail, main
 from pipeline.config import Settings
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -76,8 +76,8 @@ def deadletter_original(settings: Settings, partition: int, offset: int, topic_k
 # ---------------------------------------------------------------- audit: signed checkpoints
 
 def _audit_group() -> click.Group:
-    from pipeline import commands
-    return commands.audit
+    from pipeline.cli import pipeline_commands  # registered before this module (pipeline/cli/__init__.py)
+    return pipeline_commands.audit
 
 
 @_audit_group().command("checkpoint")

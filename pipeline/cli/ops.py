@@ -11,7 +11,7 @@ import urllib.request
 
 import click
 
-from pipeline.cli import emit, main
+from pipeline.cli.app import emit, main
 from pipeline.config import Settings
 
 PROBE_TIMEOUT_SECONDS = 3.0

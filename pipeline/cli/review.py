@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from pipeline.cli import ORG_ID, bootstrap_of, emit, main, with_store
-from pipeline.cli_errors import BadUsage, CheckFailed, kafka_unreachable
-from pipeline.commands_books import unknown_org
+from pipeline.cli.app import ORG_ID, bootstrap_of, emit, main, with_store
+from pipeline.cli.books import unknown_org
+from pipeline.cli.errors import BadUsage, CheckFailed, kafka_unreachable
 from pipeline.config import Settings
 from pipeline.output import Report, format_option, render
 

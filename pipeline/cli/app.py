@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli_errors import EXIT_USAGE, CliError, describe
+from pipeline.cli.errors import EXIT_USAGE, CliError, describe
 from pipeline.config import Settings
 
 
@@ -33,7 +33,7 @@ def fail(message: str, code: int = 1) -> None:
 
 class HeraGroup(click.Group):
     """The root group: every failure becomes one line on stderr and a documented exit code
-    (``pipeline.cli_errors``); ``--debug`` (or ``HERA_DEBUG=1``) shows the traceback instead."""
+    (``pipeline.cli.errors``); ``--debug`` (or ``HERA_DEBUG=1``) shows the traceback instead."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -94,7 +94,7 @@ def dsn_of(settings: Settings) -> str:
     try:
         return settings.dsn()
     except RuntimeError as exc:
-        from pipeline.cli_errors import Unreachable
+        from pipeline.cli.errors import Unreachable
         raise Unreachable("no PostgreSQL is configured or running",
                           "run `hera services up`, or set HERA_DATABASE_URL") from exc
 
@@ -104,7 +104,7 @@ def bootstrap_of(settings: Settings) -> str:
     try:
         return settings.bootstrap()
     except RuntimeError as exc:
-        from pipeline.cli_errors import Unreachable
+        from pipeline.cli.errors import Unreachable
         raise Unreachable("no Kafka broker is configured or running",
                           "run `hera services up`, or set HERA_KAFKA_BOOTSTRAP") from exc
 
@@ -113,7 +113,7 @@ async def with_conn(settings: Settings, fn: Any) -> Any:
     """``await fn(conn)`` on one admin connection; an unreachable database is a one-line error."""
     import asyncpg
 
-    from pipeline.cli_errors import postgres_unreachable
+    from pipeline.cli.errors import postgres_unreachable
     from pipeline.config import mask_dsn
 
     dsn = dsn_of(settings)
@@ -131,7 +131,7 @@ async def with_store(settings: Settings, fn: Any) -> Any:
     """``await fn(store)`` on a small ``LedgerStore``; an unreachable database is a one-line error."""
     import asyncpg
 
-    from pipeline.cli_errors import postgres_unreachable
+    from pipeline.cli.errors import postgres_unreachable
     from pipeline.config import mask_dsn
     from pipeline.ledger.store import LedgerStore
 
@@ -228,16 +228,3 @@ def schema_cmd(name: str | None) -> None:
         emit({n: v.decode() for n, v in SCHEMA_HEADER_VALUES.items()})
         return
     click.echo(json.dumps(json_schema(name), indent=2))
-
-
-def register_extra_commands() -> None:
-    """Commands that live in their own modules (kept out of this file to keep it readable)."""
-    import pipeline.commands
-    import pipeline.commands_books
-    import pipeline.commands_review
-    import pipeline.ops_commands
-    import pipeline.security_cli
-    import pipeline.web.commands  # noqa: F401  (hera web, hera user …)
-
-
-register_extra_commands()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline.cli import emit, fail, main
+from pipeline.cli.app import emit, fail, main
 from pipeline.config import Settings
 
 T = TypeVar("T")
