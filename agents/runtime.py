@@ -127,8 +127,8 @@ class Runtime:
         ``ORGS_REFRESH_SECONDS`` so what another worker learned is seen here too."""
         from pipeline.classify.memory import OrgMemory
 
-        if self._memory is None:
-            self._memory = OrgMemory()
+        if self._memory is None:   # keys kept as pseudonyms, never names (SECURITY.md §7)
+            self._memory = OrgMemory(pepper=(await self.store()).pepper)
         now = time.monotonic()
         stale = [o for o in orgs if now - self._memory_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
         if stale:
