@@ -553,8 +553,9 @@ class LedgerStore:
     async def load_memory(self, org_id: str) -> dict[str, Any]:
         return (await self.load_memory_many([org_id])).get(org_id, {})
 
-    async def load_memory_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Learned memory of several organisations in one round trip: {org: {key: value}}."""
+    async def load_memory_many(self, org_ids: Sequence[str], *, fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """Learned memory of several organisations in one round trip: {org: {key: value}} (``fresh``:
+        from the database, not the cache)."""
         async def read(conn: asyncpg.Connection, orgs: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
             rows = await conn.fetch("SELECT organization_id, key, value::text FROM classifier_memory"
                                     " WHERE organization_id = ANY($1)", orgs, timeout=self._timeout)
@@ -563,6 +564,8 @@ class LedgerStore:
                 out.setdefault(r["organization_id"], {})[r["key"]] = json.loads(r["value"])
             return out
 
+        if fresh:
+            return await self._read_per_org(org_ids, read)
         return await self._cached_per_org("memory", org_ids, read, missing={})
 
     async def _cached_per_org(self, kind: str, org_ids: Sequence[str],
