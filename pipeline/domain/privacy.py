@@ -4,7 +4,7 @@ they were, and the sealed text can no longer be read by anyone.
 
 * ``subject_id(pepper, org, name)``: the subject's stable, non-reversible id within an
   organisation (HMAC of the normalised name); the name itself is never stored to find the key.
-* ``seal(key, subject, text)``: ``pii:v2:<subject>:<nonce>:<ciphertext>:<tag>`` (base64url);
+* ``seal(key, subject, text)``: ``pii:v2:<subject>:<nonce|tag|ciphertext>`` (base64url);
   a keyed-BLAKE2b keystream (CTR over a random 16-byte nonce) and a keyed-BLAKE2b tag over the
   subject, nonce and ciphertext (encrypt-then-MAC, separate keys derived once per subject by
   ``Sealer``). Only the standard library, so nothing to install; the construction is a PRF in
@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import unicodedata
+from functools import lru_cache
 
 PREFIX = "pii:v2:"
 PREFIX_V1 = "pii:v1:"
@@ -31,6 +32,7 @@ NONCE_BYTES = 16
 KEY_BYTES = 32
 TAG_BYTES = 16
 SUBJECT_HEX_CHARS = 32
+SUBJECTS_CACHED_MAX = 65_536
 
 
 def normalised_name(name: str) -> str:
@@ -38,6 +40,7 @@ def normalised_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+@lru_cache(maxsize=SUBJECTS_CACHED_MAX)   # a batch names the same counterparties many times
 def subject_id(pepper: bytes, org: str, name: str) -> str:
     """The subject's id in ``org``: hex HMAC of the normalised name (not reversible without the pepper)."""
     message = f"{str(org).lower()}\x00{normalised_name(name)}".encode()
@@ -58,7 +61,7 @@ def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -83,12 +86,14 @@ class Sealer:
         plain = text.encode("utf-8")
         cipher = _xor(plain, _blake_stream(self._enc, nonce, len(plain)))
         tag = hashlib.blake2b(self.subject.encode() + nonce + cipher, key=self._mac, digest_size=TAG_BYTES).digest()
-        return f"{PREFIX}{self.subject}:{_b64(nonce)}:{_b64(cipher)}:{_b64(tag)}"
+        return f"{PREFIX}{self.subject}:{_b64(nonce + tag + cipher)}"
 
-    def open(self, nonce: bytes, cipher: bytes, tag: bytes) -> str | None:
+    def open(self, sealed: bytes) -> str | None:
+        nonce, tag, cipher = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:NONCE_BYTES + TAG_BYTES], \
+            sealed[NONCE_BYTES + TAG_BYTES:]
         expected = hashlib.blake2b(self.subject.encode() + nonce + cipher, key=self._mac,
                                    digest_size=TAG_BYTES).digest()
-        if not hmac.compare_digest(expected, tag):
+        if len(nonce) != NONCE_BYTES or not hmac.compare_digest(expected, tag):
             return None
         return _xor(cipher, _blake_stream(self._enc, nonce, len(cipher))).decode("utf-8", errors="replace")
 
@@ -113,7 +118,7 @@ def sealed_subject(token: object) -> str | None:
     if not isinstance(token, str) or not token.startswith(PREFIXES):
         return None
     parts = token[len(PREFIX):].split(":")
-    return parts[0] if len(parts) == 4 else None
+    return parts[0] if len(parts) == (2 if token.startswith(PREFIX) else 4) else None
 
 
 def unseal(key: bytes | None, token: str) -> str | None:
@@ -121,14 +126,13 @@ def unseal(key: bytes | None, token: str) -> str | None:
     subject = sealed_subject(token)
     if subject is None or key is None or len(key) < KEY_BYTES:
         return None
-    _, nonce_text, cipher_text, tag_text = token[len(PREFIX):].split(":")
     try:
-        nonce, cipher, tag = _unb64(nonce_text), _unb64(cipher_text), _unb64(tag_text)
+        parts = [_unb64(p) for p in token[len(PREFIX):].split(":")[1:]]
     except ValueError:
         return None
     if token.startswith(PREFIX):
-        return Sealer(key, subject).open(nonce, cipher, tag)
-    return _open_v1(key, subject, nonce, cipher, tag)
+        return Sealer(key, subject).open(parts[0])
+    return _open_v1(key, subject, *parts)
 
 
 def _open_v1(key: bytes, subject: str, nonce: bytes, cipher: bytes, tag: bytes) -> str | None:

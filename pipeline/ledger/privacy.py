@@ -103,17 +103,23 @@ def _subject_of(pepper: bytes, org: object, name: object) -> Pair | None:
 
 
 class _Seal:
-    """Seals texts of one batch: a ``Sealer`` per subject, nonces drawn in one system call."""
+    """Seals texts of one batch: a ``Sealer`` per subject, nonces drawn in one system call, and one
+    token per (subject, text) in a batch (a repeated counterparty is sealed once: equal tokens say
+    no more than the subject id they carry already)."""
 
     def __init__(self, keys: Mapping[Pair, bytes], texts: int) -> None:
         self._keys = keys
         self._sealers: dict[Pair, Sealer] = {}
+        self._done: dict[tuple[Pair, str], str] = {}
         self._nonces = os.urandom(NONCE_BYTES * max(texts, 1))
         self._used = 0
 
     def __call__(self, pair: Pair, text: str | None) -> str | None:
         if text is None:
             return None
+        token = self._done.get((pair, text))
+        if token is not None:
+            return token
         sealer = self._sealers.get(pair)
         if sealer is None:
             sealer = self._sealers[pair] = Sealer(self._keys[pair], pair[1])
@@ -122,7 +128,8 @@ class _Seal:
         if len(nonce) < NONCE_BYTES:
             nonce = os.urandom(NONCE_BYTES)
         self._used += 1
-        return sealer.seal(text, nonce=nonce)
+        token = self._done[(pair, text)] = sealer.seal(text, nonce=nonce)
+        return token
 
 
 def sealed_entry(entry: JournalEntry, pair: Pair | None, seal: Any) -> JournalEntry:
