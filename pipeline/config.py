@@ -250,9 +250,11 @@ class Settings(BaseSettings):
             return True
         from urllib.parse import urlsplit
         state = self.embedded_state.get("postgres")
+        if not state:
+            return False
         try:
             parts = urlsplit(self.database_url.get_secret_value())
-            return bool(state) and parts.scheme.startswith("postgres") and parts.hostname in ("127.0.0.1", "localhost") \
+            return parts.scheme.startswith("postgres") and parts.hostname in ("127.0.0.1", "localhost") \
                 and parts.port == int(state["port"])
         except (ValueError, KeyError, TypeError):
             return False

@@ -244,7 +244,12 @@ def sealed_pairs(items: Iterable[tuple[object, Any]]) -> set[Pair]:
 def payload_values(payload: Mapping[str, Any]) -> list[str]:
     """The personal text values of a review payload (sealed or not)."""
     found: list[str] = []
-    _map_payload(payload, lambda t: found.append(t) or t)
+
+    def keep(text: str) -> str:
+        found.append(text)
+        return text
+
+    _map_payload(payload, keep)
     return found
 
 
