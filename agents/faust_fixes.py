@@ -188,7 +188,7 @@ def install(disabled: set[str] | frozenset[str] = frozenset()) -> None:
     if "seek" not in disabled:
         Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     if "verify_event_path" not in disabled:
-        AIOKafkaConsumerThread.verify_event_path = positioned_verify_event_path(  # type: ignore[method-assign]
+        AIOKafkaConsumerThread.verify_event_path = positioned_verify_event_path(  # type: ignore[method-assign,assignment]
             AIOKafkaConsumerThread.verify_event_path)
     _installed = True
 

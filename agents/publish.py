@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from agents.outbox import Message, keyed_partition, partition_count, produce_all
+from agents.profile import hop
 from pipeline.config import Settings
 from pipeline.envelopes import dumps
 from pipeline.flow import BatchResult
@@ -56,7 +57,8 @@ class Publisher:
         """Produce every output of ``result`` and wait for the broker's acknowledgement of all."""
         producer, settings = self.producer(), self.settings
         if self.raw_reader is not None and any(e.needs_value for e in result.emits):
-            result.emits = await self.raw_reader.fill(result.emits)
+            with hop(stage, "dead_letter_originals"):
+                result.emits = await self.raw_reader.fill(result.emits)
         messages = [Message(w.topic, w.partition, w.key, w.value) for w in result.changelog]
         messages += [Message(settings.topic(e.topic_key), None, e.key, e.value, with_schema(e.topic_key, e.headers))
                      for e in result.emits]

@@ -4,11 +4,18 @@
   (``agents/source.py``): one record when the worker is idle, thousands under backlog;
 * **process**: the batch's CPU work and its stateful decisions (validation, admission,
   classification), one batch after the other, in the order the records came;
-* **settle**: the batch's durable effects (database transaction, produced messages), which may
-  overlap the next batch's processing (at most ``in_flight_max`` batches between take and release);
+* **settle**: the batch's durable effects, in two steps: ``write`` (the database transactions),
+  which overlaps the next batch's processing and the earlier batches' own settling, then ``settle``
+  proper (produced messages), which waits for every earlier batch of the same partitions to be
+  released, so outputs keep their order per partition (at most ``in_flight_max`` batches between
+  take and release);
 * **release**: the records are acknowledged as soon as their batch has settled and every earlier
   batch holding records of the same partitions has been released: outputs and offsets keep their
   order per partition, not per batch, so a slow batch on one partition never holds up another's.
+
+Writes may overlap because they are idempotent and independent of one another (the ledger keys
+entries by event, so a write that lands before an earlier batch's is still the same write); what a
+consumer sees, the produced messages and the acknowledged offsets, stays in order.
 
 A batch that fails to settle (after its retries) stops the loop with ``SettleFailed``: its records,
 and those of any later batch on the same partitions, are never acknowledged, so they are redelivered
@@ -47,11 +54,13 @@ class Delivery:
 
 @dataclass(slots=True)
 class Stage(Generic[R]):
-    """What a runner drives: ``process`` a batch of records into a result, ``settle`` that result."""
+    """What a runner drives: ``process`` a batch of records into a result, ``write`` its durable state
+    (optional; may overlap earlier batches), ``settle`` it (in order per partition)."""
 
     name: str
     process: Callable[[list[Record]], Awaitable[R]]
     settle: Callable[[R], Awaitable[None]]
+    write: Callable[[R], Awaitable[None]] | None = None
     on_taken: Callable[[list[Delivery]], None] | None = None
     on_processed: Callable[[int, float], None] | None = None  # (records, seconds from take to processed)
     on_released: Callable[[int, float], None] | None = None  # (records, seconds from take to release)
@@ -102,18 +111,25 @@ class Runner(Generic[R]):
 
     async def _settle(self, batch: list[Delivery], result: R, after: set[asyncio.Task[None]],
                       started: float) -> None:
+        if self.stage.write is not None:
+            try:
+                await self.stage.write(result)
+            except Exception as exc:
+                raise self._failed(batch, exc) from exc
         if after:
             await asyncio.gather(*after)  # an earlier batch of the same partitions failed: so do we
         try:
             await self.stage.settle(result)
         except Exception as exc:
-            log.exception("%s: batch of %d not settled; its records stay unacknowledged", self.stage.name,
-                          len(batch))
-            raise SettleFailed(f"{self.stage.name}: batch of {len(batch)} not settled: {exc!r}") from exc
+            raise self._failed(batch, exc) from exc
         for delivery in batch:
             delivery.ack()
         if self.stage.on_released is not None:
             self.stage.on_released(len(batch), self._now() - started)
+
+    def _failed(self, batch: list[Delivery], exc: Exception) -> SettleFailed:
+        log.exception("%s: batch of %d not settled; its records stay unacknowledged", self.stage.name, len(batch))
+        return SettleFailed(f"{self.stage.name}: batch of {len(batch)} not settled: {exc!r}")
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._active.discard(task)

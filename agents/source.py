@@ -37,10 +37,13 @@ def delivery(event: Any) -> Delivery:
     return Delivery(to_record(event), event.ack)
 
 
-async def ready_batches(stream: Any, size_max: int) -> AsyncIterator[list[Delivery]]:
-    """Batches of at most ``size_max`` deliveries, each closed when the stream has nothing buffered."""
+async def ready_batches(stream: Any, size_max: int, linger_seconds: float = 0.0) -> AsyncIterator[list[Delivery]]:
+    """Batches of at most ``size_max`` deliveries, each closed when the stream has nothing buffered;
+    with ``linger_seconds``, a batch stays open that long after its first record (or until full), for
+    agents whose records nobody waits for, where fewer, larger batches mean fewer transactions."""
     events: list[Any] = []
     ready = asyncio.Event()
+    full = asyncio.Event()
     consumed = asyncio.Event()
     consuming: asyncio.Future[None] | None = None
     queue_empty = stream.channel.queue.empty
@@ -58,6 +61,7 @@ async def ready_batches(stream: Any, size_max: int) -> AsyncIterator[list[Delive
         events.append(event)
         if len(events) >= size_max:
             ready.set()
+            full.set()
             consumed.clear()
             await stream.wait(consumed)  # never more than size_max in one batch
         elif queue_empty():
@@ -72,6 +76,11 @@ async def ready_batches(stream: Any, size_max: int) -> AsyncIterator[list[Delive
         if not events:
             ready.clear()
             continue
+        if linger_seconds > 0 and not full.is_set():
+            try:
+                await asyncio.wait_for(full.wait(), timeout=linger_seconds)
+            except TimeoutError:
+                pass
         consuming = asyncio.get_running_loop().create_future()
         try:
             yield [delivery(e) for e in events]
@@ -83,4 +92,5 @@ async def ready_batches(stream: Any, size_max: int) -> AsyncIterator[list[Delive
             if not consuming.done():
                 consuming.set_result(None)
             ready.clear()
+            full.clear()
             consumed.set()

@@ -64,8 +64,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     raw, validated = Raw(ctx, events), Validated(events)
     deferred, decisions, audit = Deferred(ctx), Decisions(ctx), Audit(ctx)
     stages: dict[str, Stage[Any]] = {
-        "raw": Stage(raw.name, raw.process, events.settle),
-        "validated": Stage(validated.name, validated.process, events.settle),
+        "raw": Stage(raw.name, raw.process, events.settle, events.write),
+        "validated": Stage(validated.name, validated.process, events.settle, events.write),
         "deferred": Stage(deferred.name, deferred.process, deferred.settle),
         "decisions": Stage(decisions.name, decisions.process, decisions.settle),
         "audit": Stage(audit.name, audit.process, audit.settle),
@@ -75,7 +75,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         stage.on_processed = observe_processed(stage.name)
         stage.on_released = observe(stage.name)
         in_flight = settings.batch_in_flight_max if source in ("raw", "validated") else 1
-        agent(app, topics[source], stage, settings.batch_size_max, in_flight)
+        linger = settings.audit_linger_ms / 1000 if source == "audit" else 0.0
+        agent(app, topics[source], stage, settings.batch_size_max, in_flight, linger)
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator,arg-type]
     async def _close(app: faust.App, **_: Any) -> None:
@@ -87,11 +88,12 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     return rt
 
 
-def agent(app: faust.App, topic: Any, stage: Stage[Any], batch_size_max: int, in_flight_max: int) -> None:
+def agent(app: faust.App, topic: Any, stage: Stage[Any], batch_size_max: int, in_flight_max: int,
+          linger_seconds: float = 0.0) -> None:
     async def body(stream: faust.StreamT) -> None:
         logs.bind(stage=stage.name)  # every record this agent's task logs carries its stage (JSON logs)
         try:
-            await Runner(stage, in_flight_max=in_flight_max).run(ready_batches(stream, batch_size_max))
+            await Runner(stage, in_flight_max=in_flight_max).run(ready_batches(stream, batch_size_max, linger_seconds))
         except SettleFailed as exc:
             # given up on: stop the worker rather than go on past records that are not released
             log.critical("%s: stopping the worker: %s", stage.name, exc)

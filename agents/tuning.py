@@ -18,7 +18,10 @@ and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
   (``agents/source.py``), so the cap only matters under backlog, where large batches give the
   throughput.
 * ``batch_in_flight_max`` (2): one batch's database write and publish overlap the next batch's
-  validation and classification.
+  validation and classification, and the next batch's write (``agents/runner.py``).
+* ``audit_linger_ms`` (250): the audit agent's batches stay open this long. Nobody waits for an
+  audit record, and each batch is one transaction holding its organisations' chain heads, which the
+  posting transactions need too: fewer, larger appends leave them free more often.
 """
 
 from __future__ import annotations

@@ -134,8 +134,10 @@ def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds:
     settings, events = isolated_run(settings, "bench", n_events)
     limits = {"broker": asyncio.run(broker_limits(settings, events)),
               "database": asyncio.run(database_limits(settings.dsn()))}
+    profiles = _profile_paths(settings, workers)
     procs = [start_worker(settings, {**env, "HERA_TOPIC_PREFIX": settings.topic_prefix,
-                                     "HERA_WORKER_ID": f"bench-{i}"}) for i in range(workers)]
+                                     "HERA_WORKER_ID": f"bench-{i}", "HERA_PROFILE_FILE": str(profiles[i])})
+             for i in range(workers)]
 
     async def drive() -> dict[str, Any]:
         tracker = Tracker(settings)
@@ -143,11 +145,13 @@ def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds:
         await asyncio.sleep(join_seconds(workers))  # let the workers join, so the clock measures processing
         try:
             keys = [org_key(value) for value in events]  # a producer knows its events' organisations
+            budget.start()
             started = time.monotonic()
             metas = await produce(settings, events, keys)
             while len(tracker.accounted) < len(events) and time.monotonic() - started < timeout_seconds:
                 await tracker.poll()
             elapsed = time.monotonic() - started
+            budget.stop()
         finally:
             await tracker.stop()
         sent_ms = {(m.partition, m.offset): m.timestamp for m in metas}
@@ -156,15 +160,44 @@ def _run_bench(settings: Settings, n_events: int, workers: int, timeout_seconds:
         return {"events": len(events), "accounted_for": len(tracker.accounted), "seconds": round(elapsed, 2),
                 "events_per_second": round(len(tracker.accounted) / elapsed, 1),
                 "posted": counts["posted"], "review": counts["review"], "rejected": counts["rejected"],
-                "latency_seconds": percentiles(latencies)}
+                "latency_seconds": percentiles(latencies),
+                "cpu_ms_per_event": budget.per_event_ms(len(tracker.accounted))}
 
+    budget = cpu_budget(settings, procs, scratch_database="HERA_DATABASE_URL" in env)
     try:
         pipeline = asyncio.run(drive())
     finally:
         for proc in procs:
             stop_worker(proc)
-    return {"pipeline": pipeline, "limits": limits, "partitions": settings.partitions, "workers": workers,
-            "batch_size_max": settings.batch_size_max, "cores": os.cpu_count()}
+    return {"pipeline": pipeline, "limits": limits, "worker_hops": [_read_profile(p) for p in profiles],
+            "partitions": settings.partitions, "workers": workers, "batch_size_max": settings.batch_size_max,
+            "cores": os.cpu_count()}
+
+
+def cpu_budget(settings: Settings, procs: list[Any], *, scratch_database: bool) -> Any:
+    """The processes whose CPU a run's events cost: the workers, the embedded broker and PostgreSQL
+    (with its backends) when they run here (the bench's scratch database is on the embedded server),
+    and this bench (producer and tracker)."""
+    from pathlib import Path
+
+    from pipeline import services
+    from pipeline.cpu_budget import CpuBudget
+
+    state = settings.embedded_state
+    broker = state.get("kafka", {}).get("pid") if not settings.kafka_external else None
+    data_dir = state.get("postgres", {}).get("data_dir")
+    postmaster = services.postmaster_pid(Path(data_dir)) if scratch_database and data_dir else None
+    budget = CpuBudget()
+    budget.add("workers", [p.pid for p in procs])
+    budget.add("broker", [broker] if services.pid_alive(broker) else [])
+    budget.add("postgres", [postmaster] if services.pid_alive(postmaster) else [], with_children=True)
+    budget.add("bench", [os.getpid()])
+    return budget
+
+
+def _profile_paths(settings: Settings, workers: int) -> list[Any]:
+    """Where each bench worker writes its per-hop times on exit (``HERA_PROFILE_FILE``)."""
+    return [settings.home.resolve() / "bench" / f"{settings.topic_prefix}{i}.profile.json" for i in range(workers)]
 
 
 def join_seconds(workers: int) -> float:
@@ -259,7 +292,7 @@ def _run_rate_bench(settings: Settings, rate: float, duration_seconds: float, wo
     settings, events = isolated_run(settings, "bench", n_events)
     probe = events[:max(1, round(rate * min(duration_seconds, PROBE_SECONDS_MAX)))]
     broker = asyncio.run(broker_round_trip(settings, probe, rate))
-    profiles = [settings.home.resolve() / "bench" / f"{settings.topic_prefix}{i}.profile.json" for i in range(workers)]
+    profiles = _profile_paths(settings, workers)
     procs = [start_worker(settings, {**env, "HERA_TOPIC_PREFIX": settings.topic_prefix,
                                      "HERA_WORKER_ID": f"bench-{i}", "HERA_PROFILE_FILE": str(profiles[i])})
              for i in range(workers)]

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
                                            description="how often a worker commits the offsets it released")
     batch_in_flight_max: int = Field(default=2, ge=1, le=8,
                                      description="batches between take and release per agent (overlap of writes)")
+    audit_linger_ms: int = Field(default=250, ge=0, le=10_000,
+                                 description="how long the audit agent keeps a batch open (fewer, larger chain appends)")
     profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")
     # --- issue 15: operability (probes, logs, circuit breaker, caches)
     metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics and the probes; "

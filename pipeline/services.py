@@ -120,7 +120,8 @@ def init_postgres(data_dir: Path) -> None:
     data_dir.chmod(0o700)
     bins = pg_bin_dir()
     if os.geteuid() == 0:
-        shutil.chown(data_dir, PG_SYSTEM_USER if _run_as() else None)
+        if _run_as():
+            shutil.chown(data_dir, PG_SYSTEM_USER)
         _grant_traverse(data_dir.parent)
         _grant_traverse(bins)
     # scram-sha-256 for every connection, local or TCP, with a generated superuser password

@@ -137,15 +137,22 @@ class Events:
             await asyncio.shield(previous)  # its failure fails this batch too (its settle raises it)
         await retry_policy(stage).call(lambda: self.ctx.publisher.publish(stage, early))
 
-    async def settle(self, pending: Pending) -> None:
-        """Review items, then entries, durable; admission's outputs acknowledged; then the rest."""
+    async def write(self, pending: Pending) -> None:
+        """Review items and entries durable (may overlap an earlier batch's: see agents/runner.py)."""
         try:
             with hop(pending.stage, "ledger"):
                 await self.write_ledger(pending.staged)
-        finally:
+        except BaseException:
             if pending.early is not None:
-                with hop(pending.stage, "admission_publish"):
-                    await pending.early  # never left running unobserved, even when the write failed
+                await asyncio.gather(pending.early, return_exceptions=True)  # never left running unobserved
+            raise
+
+    async def settle(self, pending: Pending) -> None:
+        """Once written and every earlier batch of its partitions released: admission's outputs
+        acknowledged, then the rest produced."""
+        if pending.early is not None:
+            with hop(pending.stage, "admission_publish"):
+                await pending.early
         out = pending.staged.out
         with hop(pending.stage, "publish"):
             await retry_policy(pending.stage).call(lambda: self.ctx.publisher.publish(pending.stage, out))

@@ -1,5 +1,5 @@
 """Pure half of posting: check each journal entry against what the ledger knows, and turn the
-accepted ones into rows for the staging tables. No I/O here.
+accepted ones into the rows the store inserts. No I/O here.
 
 The checks run in ``Reason`` precedence order and the first failure wins; an entry that fails
 is rejected alone, never its batch. A second entry with the same (organization_id, event_id)
@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from pipeline.domain.entries import LINES_PER_ENTRY_MAX, JournalEntry, imbalances
-from pipeline.domain.errors import ensure
+from pipeline.domain.errors import InvariantViolation, ensure
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.ledger.tenancy import org_uuid
 
@@ -129,7 +129,7 @@ def numeric_text(value: object) -> str:
 
 def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
               numeric: Callable[[object], object] = _as_is) -> tuple:
-    """A row of ``stage_entries`` (column order = ``ENTRY_COLUMNS``); ``numeric`` converts the amounts."""
+    """An entry row (column order = ``ENTRY_COLUMNS``); ``numeric`` converts the amounts."""
     day = business_date(entry.occurred_at)
     occurred_at = entry.occurred_at if entry.occurred_at.tzinfo else entry.occurred_at.replace(tzinfo=UTC)
     metadata = json.dumps(entry.metadata, default=str, ensure_ascii=False) if entry.metadata else "{}"
@@ -140,7 +140,7 @@ def entry_row(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
 
 def line_rows(entry_id: uuid.UUID, org_id: uuid.UUID, entry: JournalEntry,
               accounts: Mapping[str, uuid.UUID], numeric: Callable[[object], object] = _as_is) -> list[tuple]:
-    """Rows of ``stage_lines`` (column order = ``LINE_COLUMNS``); ``numeric`` converts the amounts."""
+    """Line rows (column order = ``LINE_COLUMNS``); ``numeric`` converts the amounts."""
     return [(entry_id, number, org_id, accounts[line.account], line.side, numeric(line.amount), line.currency,
              line.smart_code, line.description, entry.created_by)
             for number, line in enumerate(entry.lines, start=1)]
@@ -208,7 +208,7 @@ def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID]
         if entry_id in inserted:
             out[i] = PostResult(entry.event_id, org_str, Outcome.POSTED, str(entry_id))
         else:
-            prior = existing.get((org, entry.event_id), entry_id)  # type: ignore[arg-type]
+            prior = existing.get((org, entry.event_id), entry_id) if org is not None else entry_id
             out[i] = PostResult(entry.event_id, org_str, Outcome.DUPLICATE, str(prior))
     for i, org, event_id in plan.rejected_keys:
         prior = existing.get((org, event_id))
@@ -216,7 +216,8 @@ def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID]
             out[i] = PostResult(event_id, str(org), Outcome.DUPLICATE, str(prior))
     for i, first in plan.dup_of.items():
         first_result = out[first]
-        ensure(first_result is not None, "in-batch duplicate of an undecided entry")
+        if first_result is None:
+            raise InvariantViolation("in-batch duplicate of an undecided entry")
         if first_result.outcome in (Outcome.POSTED, Outcome.DUPLICATE):
             out[i] = PostResult(entries[i].event_id, first_result.organization_id, Outcome.DUPLICATE,
                                 first_result.entry_id)

@@ -4,17 +4,17 @@
     results = await store.post_batch(entries)     # one PostResult per entry, in input order
 
 A batch is checked in Python first (``posting.plan_batch``: unknown org or account, closed
-period, bad smart code, unbalanced → that entry alone is REJECTED with its reason), then staged
-with COPY into per-connection temporary tables (amounts as exact decimal text, cheaper to encode
-than binary numeric) and moved into the ledger by one ``INSERT … SELECT … ON CONFLICT DO NOTHING
-RETURNING id``: an entry whose key already exists is a DUPLICATE and adds nothing, without failing
+period, bad smart code, unbalanced → that entry alone is REJECTED with its reason), then sent as
+one array per column (amounts as exact decimal text, cheaper to encode than binary numeric) and
+inserted by one ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING RETURNING id`` (one round
+trip, where a small batch's time goes: see BENCHMARKS.md): an entry whose key already exists is a DUPLICATE and adds nothing, without failing
 the rest. The batch's audit rows (one per organisation, listing its entries) are chained in the
 same database transaction. The database re-checks balance (its deferred check fired just before
 the audit rows of a large batch, else at commit), the key by unique constraint, the period and
 the organisation by trigger, and tenancy by RLS.
 
 Personal text (an entry's counterparty, description and line descriptions; a review item's) is
-sealed with its subject's key in the same database transaction before it is staged
+sealed with its subject's key in the same database transaction before it is sent
 (``ledger.privacy``): one statement per batch reads the batch's keys and creates the missing ones.
 Reads of review items reveal it again (``[erased]`` once the subject is erased).
 
@@ -50,7 +50,6 @@ from pipeline.ledger.errors import (
     TransientError,
     map_db_error,
 )
-from pipeline.ledger.migrate import APP_ROLE
 from pipeline.ledger.posting import (
     ENTRY_COLUMNS,
     LINE_COLUMNS,
@@ -62,7 +61,7 @@ from pipeline.ledger.posting import (
     numeric_text,
     plan_batch,
 )
-from pipeline.ledger.tenancy import act_for, org_uuid
+from pipeline.ledger.tenancy import acting_transaction, org_uuid
 from pipeline.observability import metrics
 from pipeline.resilience import breaker as breakers
 
@@ -83,26 +82,29 @@ EARLY_CHECK_MIN_ENTRIES = 100
 # keeps those checks on the index from the first row.
 SESSION_SETTINGS = {"random_page_cost": "1.1"}
 
-_STAGE_DDL = f"""
-CREATE TEMP TABLE IF NOT EXISTS stage_entries (
-    ord integer, id uuid, organization_id uuid, event_id text, smart_code text, transaction_date date, posting_period text,
-    occurred_at timestamptz, currency text, total_amount text, source text, confidence text,
-    reference text, description text, counterparty text, metadata jsonb, created_by text
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_lines (
-    transaction_id uuid, line_number smallint, organization_id uuid, account_id uuid, side text,
-    amount text, currency text, smart_code text, description text, created_by text
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_audit (
-    organization_id uuid, seq bigint, record_key text, occurred_at timestamptz, actor text, action text,
-    subject text, payload jsonb, prev_hash text, hash text
-) ON COMMIT DELETE ROWS;
-GRANT SELECT, INSERT ON pg_temp.stage_entries, pg_temp.stage_lines, pg_temp.stage_audit TO {APP_ROLE};
-"""
+# A batch's rows travel as one array per column and are expanded by unnest() in the INSERT itself:
+# one round trip per table (a COPY into a staging table is two, plus the INSERT that moves the rows).
+_ENTRY_TYPES = ("integer", "uuid", "uuid", "text", "text", "date", "text", "timestamptz", "text", "text", "text",
+                "text", "text", "text", "text", "jsonb", "text")
+_LINE_TYPES = ("uuid", "smallint", "uuid", "uuid", "text", "text", "text", "text", "text", "text")
+_AUDIT_TYPES = ("uuid", "bigint", "text", "timestamptz", "text", "text", "text", "jsonb", "text", "text")
 _PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False)   # json.dumps(payload, ensure_ascii=False), one encoder
 _AUDIT_COLUMNS = ("organization_id", "seq", "record_key", "occurred_at", "actor", "action", "subject", "payload",
                   "prev_hash", "hash")
 _STAGE_ENTRY_COLUMNS = ("ord", *ENTRY_COLUMNS)
+
+
+def _unnest(alias: str, columns: Sequence[str], types: Sequence[str], first: int = 1) -> str:
+    """``unnest($1::t1[], …) AS alias(c1, …)``: rows from one array parameter per column."""
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
+    return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows → one list per column (the arrays ``_unnest`` expands)."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 # Amounts are staged as exact decimal text (posting.numeric_text) and read back as numeric here.
 _NUMERIC_STAGED = ("total_amount", "confidence", "amount")
 _ENTRY_VALUES = ", ".join(f"{c}::numeric AS {c}" if c in _NUMERIC_STAGED else c for c in ENTRY_COLUMNS)
@@ -119,21 +121,22 @@ _INSERT_STAGED_ENTRIES = f"""
 INSERT INTO universal_transactions (entry_number, {", ".join(ENTRY_COLUMNS)}) OVERRIDING SYSTEM VALUE
 SELECT entry_number, {", ".join(ENTRY_COLUMNS)}
   FROM (SELECT nextval('universal_transactions_entry_number_seq') AS entry_number, {_ENTRY_VALUES}
-          FROM pg_temp.stage_entries ORDER BY ord) s
+          FROM {_unnest("stage_entries", _STAGE_ENTRY_COLUMNS, _ENTRY_TYPES)} ORDER BY ord) s
  ORDER BY id
 ON CONFLICT DO NOTHING
 RETURNING id
 """
 # No join in the common case (no duplicate in the batch): a cached generic plan for a join
-# against a CTE can degrade to a nested loop over the staging table (O(n^2)).
+# against a CTE can degrade to a nested loop over the staged rows (O(n^2)).
 _INSERT_STAGED_LINES = f"""
 INSERT INTO universal_transaction_lines ({", ".join(LINE_COLUMNS)})
-SELECT {_LINE_VALUES} FROM pg_temp.stage_lines
+SELECT {_LINE_VALUES} FROM {_unnest("stage_lines", LINE_COLUMNS, _LINE_TYPES)}
 """
-_INSERT_STAGED_LINES_OF = _INSERT_STAGED_LINES + " WHERE transaction_id = ANY($1::uuid[])"
+_INSERT_STAGED_LINES_OF = _INSERT_STAGED_LINES + f" WHERE transaction_id = ANY(${len(LINE_COLUMNS) + 1}::uuid[])"
 _INSERT_AUDIT = f"""
 WITH ins AS (
-    INSERT INTO audit_log ({", ".join(_AUDIT_COLUMNS)}) SELECT {", ".join(_AUDIT_COLUMNS)} FROM pg_temp.stage_audit
+    INSERT INTO audit_log ({", ".join(_AUDIT_COLUMNS)}) SELECT {", ".join(_AUDIT_COLUMNS)}
+      FROM {_unnest("stage_audit", _AUDIT_COLUMNS, _AUDIT_TYPES)}
 )
 SELECT 1
 """
@@ -178,8 +181,7 @@ class LedgerStore:
                       caches: OrgCaches | None = None, audit_key: bytes | None = None) -> LedgerStore:
         ensure(pool_size >= 1, "pool_size must be at least 1")
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=timeout_seconds,
-                                         command_timeout=timeout_seconds, init=_init_connection,
-                                         server_settings=SESSION_SETTINGS)
+                                         command_timeout=timeout_seconds, reset=_keep_session, server_settings=SESSION_SETTINGS)
         return cls(pool, timeout_seconds=timeout_seconds, attempts_max=attempts_max, clock=clock, caches=caches,
                    audit_key=audit_key)
 
@@ -200,8 +202,7 @@ class LedgerStore:
 
     async def _post_once(self, entries: Sequence[JournalEntry], audit: bool) -> list[PostResult]:
         orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
-        async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-            await act_for(conn, orgs)
+        async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
             charts = await self._load_charts(conn, orgs, entries)
             known = sorted(charts)
             closed: dict[uuid.UUID, set[str]] = defaultdict(set)
@@ -227,7 +228,7 @@ class LedgerStore:
                 # The chain heads are locked last, only for organisations that posted, and held to
                 # COMMIT: concurrent batches overlap everything up to here (see _INSERT_STAGED_ENTRIES
                 # for why key waits and head locks cannot form a cycle).
-                heads = await self._lock_heads(conn, sorted({plan.orgs[i] for i in posted}))  # type: ignore[type-var]
+                heads = await self._lock_heads(conn, sorted({o for i in posted if (o := plan.orgs[i]) is not None}))
                 now = self._clock()   # one posting time for the batch: its entries commit together
                 await self._append_chained(conn, _posted_records([(entries[i], results[i]) for i in posted], now),
                                            heads)
@@ -242,15 +243,14 @@ class LedgerStore:
             entry_id, org = plan.entry_ids[i], plan.orgs[i]
             entry_records.append((i, *entry_row(entry_id, org, entry, numeric_text)))  # type: ignore[arg-type]
             line_records.extend(line_rows(entry_id, org, entry, charts[org], numeric_text))  # type: ignore[arg-type,index]
-        await conn.copy_records_to_table("stage_entries", schema_name="pg_temp", records=entry_records,
-                                         columns=_STAGE_ENTRY_COLUMNS, timeout=self._timeout)
-        await conn.copy_records_to_table("stage_lines", schema_name="pg_temp", records=line_records,
-                                         columns=LINE_COLUMNS, timeout=self._timeout)
-        inserted = {r[0] for r in await conn.fetch(_INSERT_STAGED_ENTRIES, timeout=self._timeout)}
+        inserted = {r[0] for r in await conn.fetch(_INSERT_STAGED_ENTRIES,
+                                                   *_columns(entry_records, len(_STAGE_ENTRY_COLUMNS)),
+                                                   timeout=self._timeout)}
+        lines = _columns(line_records, len(LINE_COLUMNS))
         if len(inserted) == len(entry_records):
-            await conn.execute(_INSERT_STAGED_LINES, timeout=self._timeout)
+            await conn.execute(_INSERT_STAGED_LINES, *lines, timeout=self._timeout)
         elif inserted:
-            await conn.execute(_INSERT_STAGED_LINES_OF, list(inserted), timeout=self._timeout)
+            await conn.execute(_INSERT_STAGED_LINES_OF, *lines, list(inserted), timeout=self._timeout)
         return inserted
 
     # ---------------------------------------------------------------- audit
@@ -262,8 +262,7 @@ class LedgerStore:
 
         async def once() -> list[audit_chain.ChainedRow]:
             orgs = sorted({_require_uuid(r.organization_id) for r in records})
-            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-                await act_for(conn, orgs)
+            async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
                 heads = await self._lock_heads(conn, orgs)
                 missing = set(orgs) - set(heads)
                 if missing:
@@ -309,9 +308,7 @@ class LedgerStore:
                          r.prev_hash, r.hash) for r in links)
         if not chained:
             return []
-        await conn.copy_records_to_table("stage_audit", schema_name="pg_temp", columns=_AUDIT_COLUMNS,
-                                         timeout=self._timeout, records=rows)
-        await conn.execute(_INSERT_AUDIT, timeout=self._timeout)
+        await conn.execute(_INSERT_AUDIT, *_columns(rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
         await conn.execute(_ADVANCE_HEADS, list(by_org), timeout=self._timeout)
         return chained
 
@@ -331,7 +328,7 @@ class LedgerStore:
         orgs = sorted({_require_uuid(o) for o in org_ids})
         if not orgs:
             return set()
-        names = {_require_uuid(k): v for k, v in (names or {}).items()}
+        named: dict[uuid.UUID, str] = {_require_uuid(k): v for k, v in (names or {}).items()}
         chart = standard_chart()
 
         async def once() -> set[uuid.UUID]:
@@ -340,7 +337,7 @@ class LedgerStore:
                     "INSERT INTO core_organizations (id, organization_name, settings, created_by)"
                     " SELECT o, n, $3::jsonb, $4 FROM unnest($1::uuid[], $2::text[]) AS x(o, n)"
                     " ON CONFLICT (id) DO NOTHING RETURNING id",
-                    orgs, [names.get(o) or str(o) for o in orgs], json.dumps(dict(settings or {}), default=str),
+                    orgs, [named.get(o) or str(o) for o in orgs], json.dumps(dict(settings or {}), default=str),
                     actor, timeout=self._timeout)
                 created = [r["id"] for r in rows]
                 if not created:
@@ -700,12 +697,10 @@ class _TenantTx:
     async def __aenter__(self) -> asyncpg.Connection:
         self._acquire = self._pool.acquire(timeout=self._timeout)
         conn = await self._acquire.__aenter__()
-        self._tx = conn.transaction()
+        self._tx = acting_transaction(conn, self._orgs)
         try:
             await self._tx.__aenter__()
-            await act_for(conn, self._orgs)
-        except BaseException as exc:
-            await self._tx.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseException as exc:  # not begun (the pool rolls back whatever BEGIN left open)
             await self._acquire.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return conn
@@ -728,8 +723,10 @@ async def _revealed(conn: asyncpg.Connection, org: uuid.UUID, rows: list[dict[st
     return rows
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.execute(_STAGE_DDL)
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release (asyncpg has already rolled back an open transaction): nothing
+    more. The store changes nothing beyond its transactions (every setting is LOCAL), so the default reset query (``RESET ALL``, ``CLOSE ALL``, ``UNLISTEN *``,
+    advisory unlock) would be one more round trip per transaction for nothing."""
 
 
 def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: datetime
@@ -745,7 +742,7 @@ def _posted_records(posted: Sequence[tuple[JournalEntry, PostResult]], now: date
     return [audit_chain.AuditRecord(
         organization_id=org, action=audit_chain.ENTRIES_POSTED, actor=actor, occurred_at=now, subject=None,
         record_key=f"{audit_chain.ENTRIES_POSTED}:{group[0][1].entry_id}",
-        payload=audit_chain.entries_posted_payload((entry, result.entry_id) for entry, result in group))
+        payload=audit_chain.entries_posted_payload((entry, str(result.entry_id)) for entry, result in group))
         for (org, actor), group in groups.items()]
 
 

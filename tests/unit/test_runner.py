@@ -150,3 +150,48 @@ def test_at_most_in_flight_max_batches_between_take_and_release() -> None:
 
     run(Runner(Stage("t", process, settle), in_flight_max=2).run(source))
     assert peak == 2 and len(source.acked) == 6
+
+
+def test_a_later_batch_writes_while_an_earlier_one_settles_but_settles_after_it() -> None:
+    # batch 1's write is slow; batch 2 (same partition) writes meanwhile, yet publishes and acks after batch 1
+    source = Memory([[(0, 0)], [(0, 1)]])
+    events: list[str] = []
+    first_may_finish = asyncio.Event()
+
+    async def process(records: list[Record]) -> int:
+        return records[0].offset
+
+    async def write(offset: int) -> None:
+        events.append(f"write {offset} start")
+        if offset == 0:
+            await first_may_finish.wait()
+        else:
+            first_may_finish.set()  # only reachable if batch 2 writes while batch 1 is still writing
+        events.append(f"write {offset} done")
+
+    async def settle(offset: int) -> None:
+        events.append(f"settle {offset}")
+
+    run(Runner(Stage("t", process, settle, write), in_flight_max=2).run(source))
+    assert events == ["write 0 start", "write 1 start", "write 1 done", "write 0 done", "settle 0", "settle 1"]
+    assert source.acked == [(0, 0), (0, 1)]
+
+
+def test_a_failed_write_acks_nothing_of_its_batch_or_of_later_batches_of_its_partitions() -> None:
+    source = Memory([[(0, 0)], [(0, 1)], [(1, 0)]])
+    settled: list[int] = []
+
+    async def process(records: list[Record]) -> tuple[int, int]:
+        return records[0].partition, records[0].offset
+
+    async def write(key: tuple[int, int]) -> None:
+        if key == (0, 0):
+            await asyncio.sleep(0.01)
+            raise ConnectionError("database gone")
+
+    async def settle(key: tuple[int, int]) -> None:
+        settled.append(key[1])
+
+    with pytest.raises(SettleFailed):
+        run(Runner(Stage("t", process, settle, write), in_flight_max=3).run(source))
+    assert (0, 0) not in source.acked and (0, 1) not in source.acked

@@ -129,3 +129,21 @@ def test_a_record_is_acked_only_when_the_runner_releases_it() -> None:
         return before_release, event.message.refcount
 
     assert run(scenario()) == (1, 0)
+
+
+def test_a_lingering_batch_takes_what_arrives_within_the_linger_and_closes_when_full() -> None:
+    async def scenario() -> list[list[int]]:
+        stream, seen = Stream(), []
+        batches = ready_batches(stream, size_max=4, linger_seconds=0.05)
+        stream.channel.queue.put_nowait(Event(0))
+        taking = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.01)  # the first event alone would be a batch without the linger
+        stream.channel.queue.put_nowait(Event(1))
+        seen.append(offsets(await taking))
+        for offset in range(2, 8):  # a backlog fills a batch before the linger ends
+            stream.channel.queue.put_nowait(Event(offset))
+        seen.append(offsets(await asyncio.wait_for(anext(batches), timeout=1)))
+        await batches.aclose()
+        return seen
+
+    assert run(scenario()) == [[0, 1], [2, 3, 4, 5]]
