@@ -41,6 +41,9 @@ KINDS: dict[str, Kind] = {
     "settings": Kind(ttl_seconds=5.0, size_max=10_000),
     "chart": Kind(ttl_seconds=300.0, size_max=10_000),
     "memory": Kind(ttl_seconds=5.0, size_max=2_000),
+    # closed posting periods: a period closed elsewhere meanwhile is refused by the database's
+    # trigger, and the store re-reads them before it retries (pipeline/ledger/store.py)
+    "periods": Kind(ttl_seconds=5.0, size_max=10_000),
     "catalog": Kind(ttl_seconds=60.0, size_max=1_000, local_only=True),
 }
 log = logging.getLogger("hera.cache")

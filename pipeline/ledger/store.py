@@ -133,15 +133,9 @@ INSERT INTO universal_transaction_lines ({", ".join(LINE_COLUMNS)})
 SELECT {_LINE_VALUES} FROM {_unnest("stage_lines", LINE_COLUMNS, _LINE_TYPES)}
 """
 _INSERT_STAGED_LINES_OF = _INSERT_STAGED_LINES + f" WHERE transaction_id = ANY(${len(LINE_COLUMNS) + 1}::uuid[])"
-_INSERT_AUDIT = f"""
-WITH ins AS (
-    INSERT INTO audit_log ({", ".join(_AUDIT_COLUMNS)}) SELECT {", ".join(_AUDIT_COLUMNS)}
-      FROM {_unnest("stage_audit", _AUDIT_COLUMNS, _AUDIT_TYPES)}
-)
-SELECT 1
-"""
-# heads move only through the SECURITY DEFINER function of migration 0010 (to the newest row in audit_log)
-_ADVANCE_HEADS = "SELECT hera_audit_advance_heads($1::uuid[])"
+# the rows and the move of their heads in one statement (migration 0030); heads move only through the
+# SECURITY DEFINER function of migration 0010 (to the newest row in audit_log)
+_APPEND_AUDIT = "SELECT hera_audit_append(" + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_AUDIT_TYPES)) + ")"
 # Fire the commit-time balance check (0002/0004) at this point of the transaction instead.
 _CHECK_BALANCE_NOW = "SET CONSTRAINTS universal_transactions_balanced IMMEDIATE"
 _EXISTING = """
@@ -196,7 +190,16 @@ class LedgerStore:
         ensure(len(entries) <= BATCH_SIZE_MAX, f"batch of {len(entries)} exceeds {BATCH_SIZE_MAX}")
         if not entries:
             return []
-        results = await self._retrying(lambda: self._post_once(entries, audit), retry_period_closed=True)
+        async def attempt() -> list[PostResult]:
+            try:
+                return await self._post_once(entries, audit)
+            except BaseException:
+                # what was cached may be why (a period closed meanwhile): the next attempt re-reads it
+                for org in {o for o in (org_uuid(e.organization_id) for e in entries) if o is not None}:
+                    await self.caches.invalidate(str(org), ["periods"])
+                raise
+
+        results = await self._retrying(attempt, retry_period_closed=True)
         metrics.ENTRIES_POSTED.inc(sum(1 for r in results if r.outcome is Outcome.POSTED))
         return results
 
@@ -204,11 +207,7 @@ class LedgerStore:
         orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
         async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
             charts = await self._load_charts(conn, orgs, entries)
-            known = sorted(charts)
-            closed: dict[uuid.UUID, set[str]] = defaultdict(set)
-            for row in await conn.fetch(_CLOSED, known, timeout=self._timeout):
-                closed[row["organization_id"]].add(row["period"])
-            plan = plan_batch(entries, charts, {k: frozenset(v) for k, v in closed.items()})
+            plan = plan_batch(entries, charts, await self._closed_periods(conn, sorted(charts)))
             inserted = await self._insert_pending(conn, entries, plan, charts) if plan.pending else set()
             lookups = [(plan.orgs[i], entries[i].event_id) for i in plan.pending if plan.entry_ids[i] not in inserted]
             lookups += [(org, event_id) for _, org, event_id in plan.rejected_keys]
@@ -308,8 +307,7 @@ class LedgerStore:
                          r.prev_hash, r.hash) for r in links)
         if not chained:
             return []
-        await conn.execute(_INSERT_AUDIT, *_columns(rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
-        await conn.execute(_ADVANCE_HEADS, list(by_org), timeout=self._timeout)
+        await conn.execute(_APPEND_AUDIT, *_columns(rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
         return chained
 
     # ---------------------------------------------------------------- organisations
@@ -452,6 +450,7 @@ class LedgerStore:
                     org, period, closed, actor, timeout=self._timeout)
 
         await self._retrying(once)
+        await self.caches.invalidate(str(org), ["periods"])
 
     # ---------------------------------------------------------------- review queue and classifier memory
 
@@ -649,6 +648,20 @@ class LedgerStore:
             await self.caches.set_many("chart", {str(o): ({k: str(v) for k, v in c.items()} if self.caches.shared else c)
                                                  for o, c in loaded.items()})
         return {o: charts[o] for o in orgs if o in charts}
+
+    async def _closed_periods(self, conn: asyncpg.Connection, orgs: Sequence[uuid.UUID]
+                              ) -> dict[uuid.UUID, frozenset[str]]:
+        """Closed periods of ``orgs``, from cache; the missing ones read in this transaction."""
+        cached = await self.caches.get_many("periods", [str(o) for o in orgs])
+        closed = {o: frozenset(cached[str(o)]) for o in orgs if str(o) in cached}
+        missing = [o for o in orgs if o not in closed]
+        if missing:
+            found: dict[uuid.UUID, set[str]] = {o: set() for o in missing}
+            for row in await conn.fetch(_CLOSED, missing, timeout=self._timeout):
+                found[row["organization_id"]].add(row["period"])
+            await self.caches.set_many("periods", {str(o): sorted(p) for o, p in found.items()})
+            closed.update((o, frozenset(p)) for o, p in found.items())
+        return closed
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], *, retry_period_closed: bool = False) -> T:
         """``op`` under the product's one retry policy (``pipeline/resilience/retry.py``): database

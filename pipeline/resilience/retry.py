@@ -45,8 +45,8 @@ def is_transient(exc: BaseException) -> bool:
     from pipeline.ledger.errors import TransientError, map_db_error
     from pipeline.resilience import breaker
 
-    if breaker.database().is_open:  # the database is down: whatever failed, the record is not to blame
-        return True
+    if breaker.database().state != "closed":
+        return True  # the database is down or on trial: whatever failed, the record is not to blame
     if isinstance(exc, (TransientError, ConnectionError, OSError, asyncio.TimeoutError, KafkaConnectionError,
                         KafkaTimeoutError, NotLeaderForPartitionError, asyncpg.InterfaceError)):
         return True
@@ -84,12 +84,14 @@ class RetryPolicy:
         raise AssertionError("unreachable: tenacity raises when it stops")
 
     def _stop(self, state: RetryCallState) -> bool:
-        """Bounded by attempts and time, except while the database's circuit breaker is open: then the
-        breaker paces the trial calls and the partitions are paused (back-pressure), and giving up
-        would dead-letter or strand good work only because the database is away."""
+        """Bounded by attempts and time, except while the database's circuit breaker is not closed
+        (open, or half-open between trial calls): then the breaker paces the trial calls and the
+        partitions are paused (back-pressure), and giving up would dead-letter or strand good work only
+        because the database is away. (Judged on ``is_open`` alone, a fault that landed just as the
+        breaker turned half-open ended the retries, and the worker stopped mid-outage.)"""
         from pipeline.resilience import breaker
 
-        if breaker.database().is_open:
+        if breaker.database().state != "closed":
             return False
         return (state.attempt_number >= self.attempts_max
                 or (state.seconds_since_start or 0.0) >= self.elapsed_seconds_max)

@@ -449,6 +449,18 @@ async def test_rejections_hit_only_their_entry(store: LedgerStore, orgs, admin) 
     assert (await store.post_batch([entry(a, "new-in-march")]))[0].outcome is Outcome.POSTED
 
 
+async def test_a_period_closed_behind_the_stores_back_is_refused_not_posted(store: LedgerStore, orgs, admin) -> None:
+    # the store caches closed periods; one closed by another process meanwhile is caught by the
+    # database's trigger, and the retry re-reads the periods and rejects the entry by name
+    a, _ = orgs
+    assert (await store.post_batch([entry(a, "warm-cache")]))[0].outcome is Outcome.POSTED
+    await admin.execute("INSERT INTO posting_periods (organization_id, period, closed, changed_by)"
+                        " VALUES ($1, '2024-03', true, 'elsewhere')", uuid.UUID(a))
+    late = await store.post_batch([entry(a, "after-close"), entry(a, "april", when=datetime(2024, 4, 2, tzinfo=UTC))])
+    assert [(r.outcome, r.reason) for r in late] == [(Outcome.REJECTED, Reason.PERIOD_CLOSED), (Outcome.POSTED, None)]
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions WHERE event_id = 'after-close'") == 0
+
+
 async def test_account_added_later_is_postable(store: LedgerStore, orgs) -> None:
     a, _ = orgs
     assert (await store.post_batch([entry(a, "x", account="1015")]))[0].reason is Reason.ACCOUNT_UNKNOWN

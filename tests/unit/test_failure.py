@@ -74,3 +74,26 @@ def test_transient_faults_beyond_the_bound_are_raised_not_dead_lettered() -> Non
 
     with pytest.raises(ConnectionError):
         run(fn, [rec(0)])
+
+
+def test_retries_do_not_give_up_while_the_database_breaker_is_half_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fault that lands just as the breaker turns half-open (reset time passed, no trial call yet)
+    from pipeline.resilience import breaker as breakers
+    from pipeline.resilience.retry import RetryPolicy
+
+    db = breakers.database()
+    monkeypatch.setattr(type(db), "state", property(lambda self: "half-open"))
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 5:
+            raise ValueError("not a transient fault by type; the breaker is what makes it one")
+        return "done"
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    policy = RetryPolicy("t", attempts_max=2, elapsed_seconds_max=0.0, sleep=no_sleep)
+    assert asyncio.run(policy.call(flaky)) == "done" and calls == 5
