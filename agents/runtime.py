@@ -122,18 +122,19 @@ class Runtime:
             self._classifier = Classifier.load()
         return self._classifier
 
-    async def memory(self, orgs: set[str]) -> Any:
+    async def memory(self, orgs: set[str], *, fresh: bool = False) -> Any:
         """The learned per-organisation memory, (re)loaded from PostgreSQL every
-        ``ORGS_REFRESH_SECONDS`` so what another worker learned is seen here too."""
+        ``ORGS_REFRESH_SECONDS`` so what another worker learned is seen here too (``fresh``: now,
+        before learning, so that a save never writes back what ``hera privacy erase`` removed)."""
         from pipeline.classify.memory import OrgMemory
 
-        if self._memory is None:
-            self._memory = OrgMemory()
+        if self._memory is None:   # keys kept as pseudonyms, never names (SECURITY.md §7)
+            self._memory = OrgMemory(pepper=(await self.store()).pepper)
         now = time.monotonic()
-        stale = [o for o in orgs if now - self._memory_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
+        stale = [o for o in orgs if fresh or now - self._memory_at.get(o, -1e9) > ORGS_REFRESH_SECONDS]
         if stale:
             store = await self.store()
-            loaded = await store.load_memory_many(stale)
+            loaded = await store.load_memory_many(stale, fresh=fresh)
             for org in stale:
                 saved = loaded.get(org, {}).get(MEMORY_KEY)
                 if saved:

@@ -20,11 +20,22 @@ def prepare(settings: Settings) -> None:
         await check_connection(settings)  # one clear line for a wrong address, protocol or password
         await ensure_topics(settings)
         await migrate(settings.dsn())
-        if not settings.database_external:   # the worker logs in as hera_worker (pipeline.ledger.roles)
+        if settings.worker_login_embedded:   # the worker logs in as hera_worker (pipeline.ledger.roles)
             from pipeline.ledger.roles import set_worker_password
             await set_worker_password(settings.dsn(), settings.embedded_worker_password())
 
     asyncio.run(_prepare())
+
+
+def refuse_privileged_login(settings: Settings) -> None:
+    """Stop, in one line, if the worker's database login is a superuser, has BYPASSRLS or owns the
+    ledger: row-level security would not bind it (SECURITY.md §2)."""
+    from pipeline.ledger.roles import WorkerLoginError, check_worker_login
+
+    try:
+        asyncio.run(check_worker_login(settings.worker_dsn()))
+    except WorkerLoginError as exc:
+        raise SystemExit(f"hera: {exc}") from None
 
 
 def run_worker(settings: Settings) -> None:
@@ -54,6 +65,7 @@ def run_worker(settings: Settings) -> None:
                              f"{settings.metrics_host}: {err.strerror or err}") from None
     if settings.prepare_on_start:
         prepare(settings)
+    refuse_privileged_login(settings)
     app = create_app(settings)
     observe.install(app, settings, health)  # probes' checks, lag and backlog gauges, back-pressure
     # what start-up built (the model, catalog, caches, modules) is kept for the worker's life: move it out

@@ -231,13 +231,35 @@ class Settings(BaseSettings):
         return f"postgresql://{login}@127.0.0.1:{state['port']}/hera"
 
     def worker_dsn(self) -> str:
-        """The DSN the worker's ledger store logs in with: ``hera_worker`` (see ``ledger.roles``)."""
+        """The DSN the worker's ledger store logs in with: ``hera_worker`` (see ``ledger.roles``).
+        ``HERA_WORKER_DATABASE_URL`` when set; on the embedded server (``HERA_DATABASE_URL`` unset, or
+        naming a database of that server, as ``hera bench`` does) ``hera_worker`` with the generated
+        password; else ``HERA_DATABASE_URL``, which the worker refuses at start-up if it is privileged."""
         if self.worker_database_url is not None:
             return self.worker_database_url.get_secret_value()
-        if self.database_url is not None:
+        if self.database_url is not None and not self.worker_login_embedded:
             return self.database_url.get_secret_value()
         from pipeline.ledger.roles import WORKER_ROLE, with_login
         return with_login(self.dsn(), WORKER_ROLE, self.embedded_worker_password())
+
+    @property
+    def worker_login_embedded(self) -> bool:
+        """True when the worker logs in as ``hera_worker`` with the embedded server's generated password
+        (``prepare`` sets it): no ``HERA_WORKER_DATABASE_URL``, and the database is the embedded one."""
+        if self.worker_database_url is not None:
+            return False
+        if self.database_url is None:
+            return True
+        from urllib.parse import urlsplit
+        state = self.embedded_state.get("postgres")
+        if not state:
+            return False
+        try:
+            parts = urlsplit(self.database_url.get_secret_value())
+            return parts.scheme.startswith("postgres") and parts.hostname in ("127.0.0.1", "localhost") \
+                and parts.port == int(state["port"])
+        except (ValueError, KeyError, TypeError):
+            return False
 
     def embedded_worker_password(self) -> str:
         from pipeline.keyfiles import secret_file

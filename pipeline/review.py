@@ -98,7 +98,10 @@ async def apply_decisions(records: list[Record], *, store: Any, catalog: Any, me
         if item["status"] != "open":
             result.count(Outcome.DUPLICATE)
             continue
-        event = RawTransactionV1.model_validate(item["payload"]["event"])
+        event_json = item["payload"]["event"]
+        if item.get("erased"):   # its subject was erased (SECURITY.md §7): post without a counterparty
+            event_json = {k: v for k, v in event_json.items() if k != "counterparty"}
+        event = RawTransactionV1.model_validate(event_json)
         code = parsed["smart_code"] if parsed["decision"] == "correct" else item["suggested_smart_code"]
         built = build_entry(event, code, catalog, created_by=parsed["reviewer"])
         if isinstance(built, Rejected):

@@ -39,7 +39,7 @@ class Decisions:
                 if (org := organization_of(r.value)) is not None:
                     orgs.add(org)
         known = orgs & await rt.known_orgs()
-        memory = await rt.memory(known)
+        memory = await rt.memory(known, fresh=True)   # learn on top of what is stored (erasures included)
         # one decision at a time: its organisation's own catalog (thresholds, accounts) when it has one
         own = await rt.org_catalogs(known)
         catalog = own[next(iter(known))] if len(known) == 1 and next(iter(known)) in own else rt.catalog()

@@ -26,11 +26,21 @@ the next lines go to review until the evidence is consistent again.
 
 The state is plain dicts and numbers: ``to_dict`` / ``from_dict`` round-trip through JSON (for a
 PostgreSQL row or a Faust table).
+
+Personal data (SECURITY.md §7): given a ``pepper`` (the worker passes one derived from the audit key),
+keys are kept as keyed pseudonyms, ``p:`` + an HMAC of the organisation and the key, never as the
+counterparty's or descriptor's words. Lookups are exact matches on a key, so a pseudonym learns and
+finds exactly what the clear key did. A state loaded with clear keys (written before) is re-keyed on
+load. Erasing a subject (``hera privacy erase``) also deletes the keys ``subject_memory_keys`` names:
+what was learnt about that counterparty alone.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pipeline.classify.codes import SMART_CODE_RE, allowed_codes, enum_value
 from pipeline.classify.normalize import CHANNEL_WORDS, PROCESSORS, normalize
@@ -48,6 +58,9 @@ MIN_DECISIONS = 2               # consistent decisions before a key may auto-pos
 HINT_CONFIDENCE_MAX = 0.8       # below every auto-post threshold (≥ 0.85)
 ENTRIES_PER_ORG_MAX = 200_000
 ALTERNATIVES_MAX = 3
+PSEUDONYM_PREFIX = "p:"
+PSEUDONYM_HEX_CHARS = 32
+PSEUDONYMS_CACHED_MAX = 65_536
 
 
 class MemoryError_(HeraError, ValueError):
@@ -102,22 +115,50 @@ def _key_tokens(text: str | None) -> tuple[str, ...]:
 def memory_keys(event: object) -> list[str]:
     """Keys from most to least specific: counterparty, first two merchant tokens."""
     keys = []
-    counterparty = getattr(event, "counterparty", None)
-    if counterparty:
-        tokens = _key_tokens(counterparty)
-        if tokens:
-            keys.append("cp:" + " ".join(tokens[:3]))
+    cp = counterparty_key(getattr(event, "counterparty", None))
+    if cp is not None:
+        keys.append(cp)
     tokens = _key_tokens(getattr(event, "description", None))
     if tokens:
         keys.append("d:" + " ".join(tokens[:2]))
     return keys
 
 
-class OrgMemory:
-    """In-memory, JSON-serialisable learned state for many organisations."""
+def counterparty_key(name: str | None) -> str | None:
+    """The clear memory key of a counterparty name (the first of ``memory_keys``), or None."""
+    tokens = _key_tokens(name) if name else ()
+    return "cp:" + " ".join(tokens[:3]) if tokens else None
 
-    def __init__(self) -> None:
+
+@lru_cache(maxsize=PSEUDONYMS_CACHED_MAX)
+def pseudonym(pepper: bytes, org_id: str, key: str) -> str:
+    """A memory key as stored and looked up with a pepper: not reversible without it."""
+    if key.startswith(PSEUDONYM_PREFIX):
+        return key
+    digest = hmac.new(pepper, b"hera-memory\x00" + f"{org_id}\x00{key}".encode(), hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:PSEUDONYM_HEX_CHARS]
+
+
+def subject_memory_keys(org_id: str, name: str, pepper: bytes | None) -> list[str]:
+    """The keys under which memory holds what was learnt about counterparty ``name`` in ``org_id``:
+    the clear key (a state written before pseudonyms) and its pseudonym."""
+    key = counterparty_key(name)
+    if key is None:
+        return []
+    return [key] + ([pseudonym(pepper, org_id, key)] if pepper else [])
+
+
+class OrgMemory:
+    """In-memory, JSON-serialisable learned state for many organisations (keys pseudonymised when a
+    ``pepper`` is given)."""
+
+    def __init__(self, pepper: bytes | None = None) -> None:
         self._orgs: dict[str, _OrgState] = {}
+        self._pepper = pepper
+
+    def _keys(self, org_id: str, event: object) -> list[str]:
+        keys = memory_keys(event)
+        return keys if self._pepper is None else [pseudonym(self._pepper, org_id, k) for k in keys]
 
     # -- learning ---------------------------------------------------------------------------
 
@@ -135,7 +176,9 @@ class OrgMemory:
             raise ValueError(f"not a smart code: {smart_code!r}")
         state = self._orgs.setdefault(org_id, _OrgState())
         state.seq += 1
-        keys = memory_keys(event)
+        keys = self._keys(org_id, event)
+        if used_key and self._pepper is not None:
+            used_key = pseudonym(self._pepper, org_id, used_key)
         used_key = used_key or self._used_key(state, event, keys)
         used = state.entries.get(used_key) if used_key else None
         if used is not None and used_key not in keys:
@@ -195,7 +238,7 @@ class OrgMemory:
         if state is None:
             return None
         allowed = allowed_codes(enum_value(getattr(event, "direction", None)))
-        for key in memory_keys(event):
+        for key in self._keys(org_id, event):
             entry = state.entries.get(key)
             counts = {c: n for c, n in entry.counts.items() if c in allowed} if entry else {}
             if entry is not None and counts:   # a refund never inherits the merchant's expense code, and vice versa
@@ -241,8 +284,13 @@ class OrgMemory:
         return {"version": data["version"], "orgs": {k: v for k, v in data["orgs"].items() if k == org_id}}
 
     def absorb(self, data: dict) -> None:
-        """Take over the organisations present in ``data`` (``to_dict`` format), replacing ours."""
-        self._orgs.update(OrgMemory.from_dict(data)._orgs)
+        """Take over the organisations present in ``data`` (``to_dict`` format), replacing ours; clear keys
+        are re-keyed as pseudonyms when this memory has a pepper."""
+        loaded = OrgMemory.from_dict(data)._orgs
+        if self._pepper is not None:
+            for org, state in loaded.items():
+                state.entries = {pseudonym(self._pepper, org, k): e for k, e in state.entries.items()}
+        self._orgs.update(loaded)
 
     @classmethod
     def from_dict(cls, data: dict) -> OrgMemory:

@@ -47,11 +47,13 @@ def review_list(settings: Settings, org_id: str, limit: int, fmt: str) -> None:
     items = [{"event_id": i["event_id"], "suggested_smart_code": i["suggested_smart_code"],
               "confidence": i["confidence"], "reason": i["reason"],
               "description": i["payload"].get("event", {}).get("description"),
+              "counterparty": i["payload"].get("event", {}).get("counterparty"),
               "amount": i["payload"].get("event", {}).get("amount"),
               "currency": i["payload"].get("event", {}).get("currency"),
               "alternatives": i["payload"].get("classification", {}).get("alternatives")}
              for i in asyncio.run(with_store(settings, read))]
-    cols = ["event_id", "suggested_smart_code", "confidence", "reason", "amount", "currency", "description"]
+    cols = ["event_id", "suggested_smart_code", "confidence", "reason", "amount", "currency", "counterparty",
+            "description"]
     render(Report(f"Open review items of {org_id}", cols, [[i[c] for c in cols] for i in items],
                   {"organization_id": org_id, "items": items}, right=frozenset({"confidence", "amount"})), fmt)
 

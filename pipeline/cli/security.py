@@ -144,23 +144,34 @@ def privacy() -> None:
 @click.pass_obj
 def privacy_erase(settings: Settings, org_id: str, name: str) -> None:
     """Destroy the subject's key: every text sealed with it becomes unreadable (ledger amounts and the
-    audit chain are unchanged); the erasure is recorded in the organisation's audit chain."""
+    audit chain are unchanged), and the classifier forgets what it learnt about that counterparty;
+    the erasure is recorded in the organisation's audit chain (SECURITY.md §7)."""
+    import uuid
     from datetime import UTC, datetime
 
+    from pipeline.classify.memory import subject_memory_keys
     from pipeline.ledger.audit import AuditRecord
     from pipeline.ledger.audit_keys import load_key
     from pipeline.ledger.privacy import ERASED_ACTION, erase_subject, pepper_from
     from pipeline.ledger.store import LedgerStore
 
     key = load_key(settings)
+    try:
+        org = str(uuid.UUID(org_id))
+    except ValueError:
+        fail(f"--org {org_id!r} is not an organisation id (UUID)")
+        return
+    pepper = pepper_from(key)
 
     async def run() -> dict[str, Any]:
-        result = await _admin(settings, lambda c: erase_subject(c, org_id, name, pepper_from(key)))
+        result = await _admin(settings, lambda c: erase_subject(
+            c, org, name, pepper, memory_keys=subject_memory_keys(org, name, pepper)))
         store = await LedgerStore.connect(settings.dsn(), pool_size=1, audit_key=key)
         try:
-            await store.append_audit([AuditRecord(org_id, ERASED_ACTION, "operator", datetime.now(UTC),
+            await store.append_audit([AuditRecord(org, ERASED_ACTION, "operator", datetime.now(UTC),
                                                   subject=result["subject_id"],
-                                                  payload={"keys_destroyed": result["keys_destroyed"]})])
+                                                  payload={"keys_destroyed": result["keys_destroyed"],
+                                                           "memory_keys_forgotten": result["memory_keys_forgotten"]})])
         finally:
             await store.close()
         return result

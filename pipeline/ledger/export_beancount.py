@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.ledger.privacy import reveal_rows
 from pipeline.ledger.tenancy import tenant_transaction
 
 ROOTS = {"asset": "Assets", "liability": "Liabilities", "equity": "Equity", "revenue": "Income",
@@ -65,7 +66,8 @@ async def export_beancount(conn: asyncpg.Connection, org_id: str | None = None) 
 
 
 async def _read(conn: asyncpg.Connection, orgs: list[Any]) -> tuple[list, list, list]:
-    return (await conn.fetch(_ACCOUNTS, orgs), await conn.fetch(_ENTRIES, orgs), await conn.fetch(_LINES, orgs))
+    entries = await reveal_rows(conn, await conn.fetch(_ENTRIES, orgs), ("description", "counterparty"))
+    return await conn.fetch(_ACCOUNTS, orgs), entries, await conn.fetch(_LINES, orgs)
 
 
 def _render(accounts: list, entries: list, lines: list, *, multi: bool) -> str:

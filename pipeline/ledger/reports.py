@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from pipeline.domain.errors import HeraError
+from pipeline.ledger.privacy import reveal_rows
 from pipeline.ledger.tenancy import tenant_transaction
 
 PERIOD_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
@@ -198,6 +199,7 @@ async def account_ledger(conn: asyncpg.Connection, org_id: str, account: str, *,
         if not await conn.fetchval(_ACCOUNT_EXISTS, org_id, account):
             raise LookupError(f"account {account} is not in the chart of organisation {org_id}")
         rows = await conn.fetch(_ACCOUNT_LEDGER, org_id, account, rows_max)
+        rows = await reveal_rows(conn, rows, ("description", "counterparty"), org_id)   # sealed personal text
     running: dict[str, Decimal] = defaultdict(Decimal)
     out = []
     for r in rows:

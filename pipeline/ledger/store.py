@@ -13,6 +13,11 @@ same database transaction. The database re-checks balance (its deferred check fi
 the audit rows of a large batch, else at commit), the key by unique constraint, the period and
 the organisation by trigger, and tenancy by RLS.
 
+Personal text (an entry's counterparty, description and line descriptions; a review item's) is
+sealed with its subject's key in the same database transaction before it is sent
+(``ledger.privacy``): one statement per batch reads the batch's keys and creates the missing ones.
+Reads of review items reveal it again (``[erased]`` once the subject is erased).
+
 Work runs as ``hera_app`` acting for the batch's organisations (see ``tenancy``). Transient
 failures (serialization, deadlock, lost connection) are retried with bounded, jittered backoff;
 posting is idempotent, so a retry after an unacknowledged commit reports DUPLICATE, never twice.
@@ -35,6 +40,7 @@ from pipeline.domain.entries import JournalEntry
 from pipeline.domain.errors import ensure
 from pipeline.domain.outcomes import Outcome
 from pipeline.ledger import audit as audit_chain
+from pipeline.ledger import privacy
 from pipeline.ledger.cache import OrgCaches
 from pipeline.ledger.chart import ACCOUNT_SMART_CODES, GL_ACCOUNT, standard_chart
 from pipeline.ledger.errors import (
@@ -154,6 +160,7 @@ class LedgerStore:
                  audit_key: bytes | None = None) -> None:
         from pipeline.ledger.audit_keys import load_key
         self._audit_key = audit_key if audit_key is not None else load_key()   # the chain's HMAC key
+        self.pepper = privacy.pepper_from(self._audit_key)   # names -> subject ids (personal data)
         self._pool = pool
         self._timeout = timeout_seconds
         self._attempts_max = attempts_max
@@ -230,8 +237,9 @@ class LedgerStore:
                               charts: Mapping[uuid.UUID, Mapping[str, uuid.UUID]]) -> set[uuid.UUID]:
         """Stage the plan's accepted entries and move them into the ledger; the ids inserted now."""
         entry_records, line_records = [], []
-        for i in plan.pending:
-            entry, entry_id, org = entries[i], plan.entry_ids[i], plan.orgs[i]
+        sealed = await privacy.seal_batch(conn, [entries[i] for i in plan.pending], self.pepper, timeout=self._timeout)
+        for i, entry in zip(plan.pending, sealed, strict=True):
+            entry_id, org = plan.entry_ids[i], plan.orgs[i]
             entry_records.append((i, *entry_row(entry_id, org, entry, numeric_text)))  # type: ignore[arg-type]
             line_records.extend(line_rows(entry_id, org, entry, charts[org], numeric_text))  # type: ignore[arg-type,index]
         inserted = {r[0] for r in await conn.fetch(_INSERT_STAGED_ENTRIES,
@@ -454,11 +462,12 @@ class LedgerStore:
 
         async def once() -> str | None:
             async with self._tenant(org) as conn:
+                sealed = (await privacy.seal_payloads(conn, [(org, payload)], self.pepper, timeout=self._timeout))[0]
                 item = await conn.fetchval(
                     "INSERT INTO review_items (organization_id, event_id, payload, suggested_smart_code, confidence,"
                     " reason) VALUES ($1, $2, $3::jsonb, $4, $5, $6)"
                     " ON CONFLICT (organization_id, event_id) DO NOTHING RETURNING id",
-                    org, event_id, json.dumps(dict(payload), default=str), suggested_smart_code,
+                    org, event_id, json.dumps(sealed, default=str), suggested_smart_code,
                     None if confidence is None else round(float(confidence), 5), reason, timeout=self._timeout)
             return None if item is None else str(item)
 
@@ -471,13 +480,15 @@ class LedgerStore:
         if not items:
             return 0
         orgs = sorted({_require_uuid(i["org_id"]) for i in items})
-        rows = [(_require_uuid(i["org_id"]), i["event_id"], json.dumps(dict(i["payload"]), default=str),
-                 i.get("suggested_smart_code"),
-                 None if i.get("confidence") is None else round(float(i["confidence"]), 5), i.get("reason"))
-                for i in items]
 
         async def once() -> int:
             async with _TenantTx(self._pool, orgs, self._timeout) as conn:
+                payloads = await privacy.seal_payloads(conn, [(i["org_id"], i["payload"]) for i in items], self.pepper,
+                                                       timeout=self._timeout)
+                rows = [(_require_uuid(i["org_id"]), i["event_id"], json.dumps(p, default=str),
+                         i.get("suggested_smart_code"),
+                         None if i.get("confidence") is None else round(float(i["confidence"]), 5), i.get("reason"))
+                        for i, p in zip(items, payloads, strict=True)]
                 inserted = await conn.fetchval(
                     "WITH new AS (INSERT INTO review_items (organization_id, event_id, payload, suggested_smart_code,"
                     " confidence, reason) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[],"
@@ -507,7 +518,8 @@ class LedgerStore:
         return await self._retrying(once)
 
     async def get_review(self, org_id: str, event_id: str) -> dict[str, Any] | None:
-        """One review item (any status), or None."""
+        """One review item (any status), or None; its personal text revealed, ``erased`` true when its
+        subject was erased (the text then reads ``[erased]``)."""
         org = _require_uuid(org_id)
 
         async def once() -> dict[str, Any] | None:
@@ -516,7 +528,7 @@ class LedgerStore:
                     "SELECT id::text, event_id, payload::text, suggested_smart_code, confidence::text, reason, status,"
                     " resolved_smart_code FROM review_items WHERE organization_id = $1 AND event_id = $2",
                     org, event_id, timeout=self._timeout)
-            return None if row is None else {**dict(row), "payload": json.loads(row["payload"])}
+                return None if row is None else (await _revealed(conn, org, [dict(row)]))[0]
 
         return await self._retrying(once)
 
@@ -529,16 +541,17 @@ class LedgerStore:
                     "SELECT id::text, event_id, payload::text, suggested_smart_code, confidence::text, reason,"
                     " created_at FROM review_items WHERE organization_id = $1 AND status = 'open'"
                     " ORDER BY created_at LIMIT $2", org, limit, timeout=self._timeout)
-            return [{**dict(r), "payload": json.loads(r["payload"]), "created_at": r["created_at"].isoformat()}
-                    for r in rows]
+                return await _revealed(conn, org, [{**dict(r), "created_at": r["created_at"].isoformat()}
+                                                   for r in rows])
 
         return await self._retrying(once)
 
     async def load_memory(self, org_id: str) -> dict[str, Any]:
         return (await self.load_memory_many([org_id])).get(org_id, {})
 
-    async def load_memory_many(self, org_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Learned memory of several organisations in one round trip: {org: {key: value}}."""
+    async def load_memory_many(self, org_ids: Sequence[str], *, fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """Learned memory of several organisations in one round trip: {org: {key: value}} (``fresh``:
+        from the database, not the cache)."""
         async def read(conn: asyncpg.Connection, orgs: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
             rows = await conn.fetch("SELECT organization_id, key, value::text FROM classifier_memory"
                                     " WHERE organization_id = ANY($1)", orgs, timeout=self._timeout)
@@ -547,6 +560,8 @@ class LedgerStore:
                 out.setdefault(r["organization_id"], {})[r["key"]] = json.loads(r["value"])
             return out
 
+        if fresh:
+            return await self._read_per_org(org_ids, read)
         return await self._cached_per_org("memory", org_ids, read, missing={})
 
     async def _cached_per_org(self, kind: str, org_ids: Sequence[str],
@@ -708,6 +723,17 @@ class _TenantTx:
             await self._tx.__aexit__(*exc_info)
         finally:
             await self._acquire.__aexit__(*exc_info)
+
+
+async def _revealed(conn: asyncpg.Connection, org: uuid.UUID, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Review rows with their payload parsed and its personal text revealed (one query for the keys)."""
+    for r in rows:
+        r["payload"] = json.loads(r["payload"])
+    rev = await privacy.revealer(conn, [(org, v) for r in rows for v in privacy.payload_values(r["payload"])])
+    for r in rows:
+        r["erased"] = any(rev.erased(org, v) for v in privacy.payload_values(r["payload"]))
+        r["payload"] = rev.payload(org, r["payload"])
+    return rows
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from pipeline.ledger.privacy import reveal_rows, revealer
+
 PERIOD_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 ACCOUNT_RE = re.compile(r"^[0-9A-Za-z._-]{1,32}$")
 LEDGER_ROWS_MAX = 5_000
@@ -129,6 +131,7 @@ async def account_ledger(conn: asyncpg.Connection, org: str, account: str) -> di
         " WHERE a.organization_id = $1 AND a.entity_type = 'gl_account' AND a.entity_code = $2"
         " ORDER BY h.transaction_date, h.occurred_at, h.entry_number, l.line_number LIMIT $3",
         uuid.UUID(org), account, LEDGER_ROWS_MAX, timeout=TIMEOUT_SECONDS)
+    rows = await reveal_rows(conn, rows, ("description", "counterparty"), org)   # sealed personal text
     running: dict[str, Decimal] = defaultdict(Decimal)
     out = []
     for r in rows:
@@ -164,14 +167,18 @@ async def entry(conn: asyncpg.Connection, org: str, entry_id: str) -> dict[str, 
         "SELECT seq, action, actor, occurred_at, hash FROM audit_log WHERE organization_id = $1"
         " AND (subject = $2 OR payload->'entries' @> jsonb_build_array(jsonb_build_array($3::text)))"
         " ORDER BY seq LIMIT 20", uuid.UUID(org), h["event_id"], entry_id, timeout=TIMEOUT_SECONDS)
+    rev = await revealer(conn, [(org, h["description"]), (org, h["counterparty"])]
+                         + [(org, ln["description"]) for ln in lines], timeout=TIMEOUT_SECONDS)
     origin = await conn.fetchval("SELECT (payload->'source')::text FROM review_items WHERE organization_id = $1"
                                  " AND event_id = $2", uuid.UUID(org), h["event_id"], timeout=TIMEOUT_SECONDS)
     return {**{k: (str(v) if isinstance(v, Decimal) else v) for k, v in dict(h).items() if k != "metadata"},
+            "description": rev.text(org, h["description"]), "counterparty": rev.text(org, h["counterparty"]),
             "transaction_date": h["transaction_date"].isoformat(), "created_at": h["created_at"].isoformat(),
             "metadata": json.loads(h["metadata"] or "{}"),
             # the raw record's coordinates are kept with review items (posted messages carry them too)
             "origin": json.loads(origin) if origin else None,
-            "lines": [{**dict(ln), "amount": str(ln["amount"])} for ln in lines],
+            "lines": [{**dict(ln), "amount": str(ln["amount"]), "description": rev.text(org, ln["description"])}
+                      for ln in lines],
             "audit": [{**dict(a), "occurred_at": a["occurred_at"].isoformat()} for a in audit]}
 
 

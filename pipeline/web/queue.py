@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from pipeline.domain.errors import HeraError
+from pipeline.ledger.privacy import Revealer, payload_values, revealer
 from pipeline.web.access import Forbidden, NotFound, WebDB, require
 from pipeline.web.identity import ANY_ROLE, APPROVING_ROLES, DECIDING_ROLES, User
 
@@ -80,6 +81,17 @@ class QueueFilter:
                 self.amount_max, self.age_days_min, like, self.reason]
 
 
+_SHOWN = (" i.organization_id::text AS org, o.organization_name AS org_name, i.event_id,"
+          " (i.payload->'event')::text AS event, (i.payload->'classification')::text AS classification,"
+          " (i.payload->'entry')::text AS entry, i.suggested_smart_code, i.confidence::text, i.reason,"
+          " i.created_at, d.state, d.decided_by_name, d.reason AS refusal")
+_SHOWN_JOINS = (" JOIN core_organizations o ON o.id = i.organization_id LEFT JOIN review_decisions d"
+                " ON d.organization_id = i.organization_id AND d.event_id = i.event_id")
+# Counterparties are sealed (SECURITY.md §7): a filter or sort on them reads the candidates' sealed
+# names, reveals them here and filters / sorts in Python. At most this many candidates per request.
+COUNTERPARTY_SCAN_MAX = 50_000
+
+
 async def list_queue(db: WebDB, user: User, f: QueueFilter) -> dict[str, Any]:
     """One page of open items (newest decision state included) and the total matching."""
     order = SORTS[f.sort]
@@ -87,29 +99,61 @@ async def list_queue(db: WebDB, user: User, f: QueueFilter) -> dict[str, Any]:
     if f.org is not None:
         require(user, f.org, ANY_ROLE, "see this organisation's queue")
     async with db.as_user(user, None if f.org is None else [f.org]) as conn:
-        total = await conn.fetchval(f"SELECT count(*) FROM review_items i {_WHERE}", *f.params(),
-                                    timeout=TIMEOUT_SECONDS)
-        # the page's keys first (no payload, no join: the planner cannot estimate the RLS-filtered
-        # rows and would otherwise join 10,000 of them), then what is shown for those 50 only
-        rows = await conn.fetch(
-            "WITH page AS MATERIALIZED (SELECT i.id, row_number() OVER (ORDER BY " + order + ") AS n"
-            f" FROM review_items i {_WHERE} ORDER BY {order} LIMIT $8 OFFSET $9)"
-            " SELECT i.organization_id::text AS org, o.organization_name AS org_name, i.event_id,"
-            " (i.payload->'event')::text AS event, (i.payload->'classification')::text AS classification,"
-            " (i.payload->'entry')::text AS entry, i.suggested_smart_code, i.confidence::text, i.reason,"
-            " i.created_at, d.state, d.decided_by_name, d.reason AS refusal"
-            " FROM page p JOIN review_items i ON i.id = p.id JOIN core_organizations o ON o.id = i.organization_id"
-            " LEFT JOIN review_decisions d ON d.organization_id = i.organization_id AND d.event_id = i.event_id"
-            " ORDER BY p.n", *f.params(), f.page_size, (f.page - 1) * f.page_size, timeout=TIMEOUT_SECONDS)
+        if f.counterparty is not None or f.sort == "counterparty":
+            total, rows = await _by_counterparty(conn, f)
+        else:
+            total = await conn.fetchval(f"SELECT count(*) FROM review_items i {_WHERE}", *f.params(),
+                                        timeout=TIMEOUT_SECONDS)
+            # the page's keys first (no payload, no join: the planner cannot estimate the RLS-filtered
+            # rows and would otherwise join 10,000 of them), then what is shown for those 50 only
+            rows = await conn.fetch(
+                "WITH page AS MATERIALIZED (SELECT i.id, row_number() OVER (ORDER BY " + order + ") AS n"
+                f" FROM review_items i {_WHERE} ORDER BY {order} LIMIT $8 OFFSET $9)"
+                f" SELECT {_SHOWN} FROM page p JOIN review_items i ON i.id = p.id {_SHOWN_JOINS} ORDER BY p.n",
+                *f.params(), f.page_size, (f.page - 1) * f.page_size, timeout=TIMEOUT_SECONDS)
+        rev = await revealer(conn, [(r["org"], v) for r in rows for v in _sealed_texts(r)], timeout=TIMEOUT_SECONDS)
     return {"total": total, "page": f.page, "page_size": f.page_size,
-            "pages": max(1, -(-total // f.page_size)), "items": [item_view(r) for r in rows]}
+            "pages": max(1, -(-total // f.page_size)), "items": [item_view(r, rev) for r in rows]}
 
 
-def item_view(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    """A queue row as shown: the event (card numbers masked again), suggestion, alternatives, why."""
+async def _by_counterparty(conn: asyncpg.Connection, f: QueueFilter) -> tuple[int, list[asyncpg.Record]]:
+    """Total and page of a filter or sort on the (sealed) counterparty: candidates by the other filters,
+    names revealed, matched as a case-insensitive substring, sorted by name (then age) if asked."""
+    params = f.params()
+    params[5] = None   # the counterparty condition is applied here, on revealed names
+    order = SORTS["oldest"] if f.sort == "counterparty" else SORTS[f.sort]
+    found = await conn.fetch(f"SELECT i.id, i.organization_id AS org, {_COUNTERPARTY} AS cp FROM review_items i"
+                             f" {_WHERE} ORDER BY {order} LIMIT $8", *params, COUNTERPARTY_SCAN_MAX + 1,
+                             timeout=TIMEOUT_SECONDS)
+    if len(found) > COUNTERPARTY_SCAN_MAX:
+        raise ValueError(f"counterparty: more than {COUNTERPARTY_SCAN_MAX} open items to search; narrow the "
+                         "queue by organisation, amount or age first")
+    rev = await revealer(conn, [(r["org"], r["cp"]) for r in found], timeout=TIMEOUT_SECONDS)
+    names = [(r["id"], rev.text(r["org"], r["cp"])) for r in found]
+    if f.counterparty is not None:
+        needle = f.counterparty.casefold()
+        names = [(i, n) for i, n in names if n is not None and needle in n.casefold()]
+    if f.sort == "counterparty":   # stable: equal names keep the oldest-first order
+        names.sort(key=lambda item: (item[1] is None, (item[1] or "").casefold()))
+    ids = [i for i, _ in names[(f.page - 1) * f.page_size:f.page * f.page_size]]
+    rows = await conn.fetch(f"SELECT {_SHOWN} FROM unnest($1::uuid[]) WITH ORDINALITY AS p(id, n)"
+                            f" JOIN review_items i ON i.id = p.id {_SHOWN_JOINS} ORDER BY p.n", ids,
+                            timeout=TIMEOUT_SECONDS)
+    return len(names), rows
+
+
+def _sealed_texts(r: asyncpg.Record | dict[str, Any]) -> list[Any]:
+    return [v for part in ("event", "entry") for v in payload_values({part: json.loads(r[part] or "null")})]
+
+
+def item_view(r: asyncpg.Record | dict[str, Any], rev: Revealer | None = None) -> dict[str, Any]:
+    """A queue row as shown: the event (personal text revealed, ``[erased]`` once its subject is erased;
+    card numbers masked again), suggestion, alternatives, why."""
     from pipeline.domain.validate import mask_pans
 
     event = json.loads(r["event"] or "{}")
+    if rev is not None:
+        event = rev.payload(r["org"], {"event": event})["event"]
     cls = json.loads(r["classification"] or "{}")
     entry = json.loads(r["entry"] or "null")
     for key in ("description", "counterparty", "reference"):
@@ -196,15 +240,17 @@ async def mark_refused(db: WebDB, user: User, org: str, event_id: str, decision_
 
 
 async def counterparty_items(db: WebDB, user: User, counterparty: str, org: str | None) -> list[tuple[str, str]]:
-    """(org, event_id) of the open items of exactly ``counterparty`` (at most ``BULK_ITEMS_MAX``)."""
+    """(org, event_id) of the open items of exactly ``counterparty`` (at most ``BULK_ITEMS_MAX``): names
+    are sealed, so the open items' names are revealed and compared here."""
     if "\x00" in counterparty:
         return []
     async with db.as_user(user, None if org is None else [org]) as conn:
         rows = await conn.fetch(
-            f"SELECT i.organization_id::text AS org, i.event_id FROM review_items i WHERE i.status = 'open'"
-            f" AND {_COUNTERPARTY} = $1 ORDER BY i.created_at LIMIT $2", counterparty, BULK_ITEMS_MAX,
-            timeout=TIMEOUT_SECONDS)
-    return [(r["org"], r["event_id"]) for r in rows]
+            f"SELECT i.organization_id AS org, i.event_id, {_COUNTERPARTY} AS cp FROM review_items i"
+            f" WHERE i.status = 'open' AND {_COUNTERPARTY} IS NOT NULL ORDER BY i.created_at LIMIT $1",
+            COUNTERPARTY_SCAN_MAX, timeout=TIMEOUT_SECONDS)
+        rev = await revealer(conn, [(r["org"], r["cp"]) for r in rows], timeout=TIMEOUT_SECONDS)
+    return [(str(r["org"]), r["event_id"]) for r in rows if rev.text(r["org"], r["cp"]) == counterparty][:BULK_ITEMS_MAX]
 
 
 async def item_status(db: WebDB, user: User, org: str, event_id: str) -> dict[str, Any]:

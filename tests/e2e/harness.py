@@ -64,6 +64,15 @@ def structured_events(n: int, *, seed: int | str, orgs: list[str] | None = None)
     return [encode(structured_event(orgs[i % len(orgs)], f"evt-{seed}-{i:06d}", i)) for i in range(n)]
 
 
+async def worker_login(database_url: str) -> str:
+    """The DSN of ``hera_worker`` on a migrated database (the worker refuses the owner's login)."""
+    from pipeline.ledger.roles import WORKER_ROLE, set_worker_password, with_login
+    # one password per server (the role is cluster-wide): pipelines sharing the server agree on it
+    password = hashlib.sha256(database_url.rsplit("/", 1)[0].encode()).hexdigest()[:32]
+    await set_worker_password(database_url, password)
+    return with_login(database_url, WORKER_ROLE, password)
+
+
 @dataclass
 class Pipeline:
     """One pipeline under test: a topic namespace, a database, and the workers started on them."""
@@ -90,11 +99,7 @@ class Pipeline:
         await ensure_topics(self.settings)
         await migrate(self.database_url)
         # the workers log in as hera_worker (no BYPASSRLS, not the owner), as in production
-        from pipeline.ledger.roles import WORKER_ROLE, set_worker_password, with_login
-        # one password per server (the role is cluster-wide): pipelines sharing the server agree on it
-        password = hashlib.sha256(self.database_url.rsplit("/", 1)[0].encode()).hexdigest()[:32]
-        await set_worker_password(self.database_url, password)
-        self.worker_database_url = with_login(self.database_url, WORKER_ROLE, password)
+        self.worker_database_url = await worker_login(self.database_url)
 
     def start_worker(self, worker_id: str | None = None, **env: str) -> subprocess.Popen[bytes]:
         """A worker subprocess on this pipeline (same app id and prefix each time)."""

@@ -21,6 +21,7 @@ from pipeline.brokers import ensure_topics, partition_counts, topic_configs
 from pipeline.config import Settings
 from pipeline.devtools.live import Tracker, produce, start_worker, stop_worker
 from pipeline.devtools.sample import sample_events
+from tests.e2e.harness import worker_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -37,6 +38,7 @@ async def test_mixed_events_are_all_accounted_for(kafka_bootstrap: str, database
     await migrate(database_url)
     events = list(sample_events(EVENTS, seed=11, bad_share=0.05))
     worker = start_worker(settings, {"HERA_KAFKA_BOOTSTRAP": kafka_bootstrap, "HERA_DATABASE_URL": database_url,
+                                     "HERA_WORKER_DATABASE_URL": await worker_login(database_url),
                                      "HERA_TOPIC_PREFIX": topic_prefix, "HERA_PARTITIONS": "2",
                                      "HERA_APP_ID": settings.app_id})
     tracker = Tracker(settings)

@@ -17,8 +17,10 @@ from click.testing import CliRunner
 
 from pipeline.domain.entries import JournalEntry, JournalLine
 from pipeline.domain.privacy import seal, sealed_subject, subject_id, unseal
+from pipeline.ledger.export_beancount import export_beancount
 from pipeline.ledger.migrate import migrate
-from pipeline.ledger.privacy import pepper_from, reveal, seal_entries
+from pipeline.ledger.privacy import ERASED, pepper_from, reveal, seal_entries
+from pipeline.ledger.reports import account_ledger
 from pipeline.ledger.store import LedgerStore
 from pipeline.ledger.verify import verify_ledger
 
@@ -63,6 +65,9 @@ async def test_erasing_a_subject_leaves_the_books_and_the_chain_intact(database_
         stored = await admin.fetchval("SELECT counterparty FROM universal_transactions WHERE event_id = 'c-1'")
         assert await reveal(admin, org, stored) == NAME          # readable while the key exists
         assert await rows_mentioning(admin, "jane") == []         # and never stored in clear
+        assert await ledger_names(admin, org) == {"c-1": (NAME, f"advice from {NAME}"),
+                                                  "c-2": ("Acme GmbH", "advice from Acme GmbH")}
+        assert f'"{NAME}" "SEPA TRANSFER JANE Q. DOE INV 7"' in await export_beancount(admin, org)
 
         monkeypatch.setenv("HERA_DATABASE_URL", database_url)
         monkeypatch.setenv("HERA_AUDIT_KEY", KEY.decode())
@@ -77,6 +82,10 @@ async def test_erasing_a_subject_leaves_the_books_and_the_chain_intact(database_
         other = await admin.fetchval("SELECT counterparty FROM universal_transactions WHERE event_id = 'c-2'")
         assert await reveal(admin, org, other) == "Acme GmbH"     # other subjects untouched
         assert await rows_mentioning(admin, "jane") == []
+        assert await ledger_names(admin, org) == {"c-1": (ERASED, ERASED),          # reads say so
+                                                  "c-2": ("Acme GmbH", "advice from Acme GmbH")}
+        books = await export_beancount(admin, org)
+        assert NAME not in books and f'"{ERASED}" "{ERASED}"' in books
         report = await verify_ledger(admin, key=KEY)
         assert report["ok"], report
         assert report["unbalanced_entries"] == 0 and report["audit"]["chain_breaks"] == 0
@@ -85,6 +94,11 @@ async def test_erasing_a_subject_leaves_the_books_and_the_chain_intact(database_
     finally:
         await admin.close()
         await store.close()
+
+
+async def ledger_names(admin: asyncpg.Connection, org: str) -> dict[str, tuple[str, str]]:
+    """Per event, the counterparty and line description that `hera report ledger` shows on 6650."""
+    return {r["event_id"]: (r["counterparty"], r["description"]) for r in await account_ledger(admin, org, "6650")}
 
 
 async def rows_mentioning(admin: asyncpg.Connection, needle: str) -> list[str]:
