@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,8 +40,10 @@ KEY_BYTES = 32
 NONCE_BYTES = 16
 # review payload: (part, field) sealed, and the parts whose lines' descriptions are sealed
 PAYLOAD_FIELDS = (("event", "counterparty"), ("event", "description"), ("entry", "counterparty"),
-                  ("entry", "description"))
+                  ("entry", "description"), ("classification", "explanation"))
+PAYLOAD_PARTS = ("event", "entry", "classification")
 PAYLOAD_LINE_PARTS = ("event", "entry")
+# the classifier's explanation quotes the event's words (evidence, unknown words): sealed as one JSON text
 
 Pair = tuple[uuid.UUID, str]   # (organisation, subject id)
 
@@ -179,7 +182,7 @@ def payload_subject(pepper: bytes, org: object, payload: Mapping[str, Any]) -> P
 def _map_payload(payload: Mapping[str, Any], fn: Any) -> dict[str, Any]:
     """``payload`` with ``fn(text)`` applied to each personal text field (copies what it changes)."""
     out = dict(payload)
-    for part in PAYLOAD_LINE_PARTS:
+    for part in PAYLOAD_PARTS:
         body = out.get(part)
         if not isinstance(body, Mapping):
             continue
@@ -187,7 +190,7 @@ def _map_payload(payload: Mapping[str, Any], fn: Any) -> dict[str, Any]:
         for p, name in PAYLOAD_FIELDS:
             if p == part and isinstance(body.get(name), str):
                 body[name] = fn(body[name])
-        if isinstance(body.get("lines"), list):
+        if part in PAYLOAD_LINE_PARTS and isinstance(body.get("lines"), list):
             body["lines"] = [{**ln, "description": fn(ln["description"])}
                              if isinstance(ln, Mapping) and isinstance(ln.get("description"), str) else ln
                              for ln in body["lines"]]
@@ -200,9 +203,18 @@ async def seal_payloads(conn: asyncpg.Connection, items: Sequence[tuple[object, 
     transaction (one statement for the keys)."""
     pairs = [payload_subject(pepper, org, payload) for org, payload in items]
     keys = await keys_for(conn, [p for p in pairs if p is not None], create=True, timeout=timeout)
+    items = [(org, _explanation_as_text(payload) if pair is not None else payload)
+             for (org, payload), pair in zip(items, pairs, strict=True)]
     seal = _Seal(keys, 8 * sum(1 for p in pairs if p))
     return [dict(payload) if pair is None else _map_payload(payload, lambda t, pair=pair: seal(pair, t))
             for (_, payload), pair in zip(items, pairs, strict=True)]
+
+
+def _explanation_as_text(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    cls = payload.get("classification")
+    if isinstance(cls, Mapping) and isinstance(cls.get("explanation"), dict):
+        return {**payload, "classification": {**cls, "explanation": json.dumps(cls["explanation"], default=str)}}
+    return payload
 
 
 # ---------------------------------------------------------------- reading
@@ -227,7 +239,15 @@ class Revealer:
         return sealed_subject(value) is not None and self.text(org, value) == ERASED
 
     def payload(self, org: object, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return _map_payload(payload, lambda t: self.text(org, t))
+        out = _map_payload(payload, lambda t: self.text(org, t))
+        cls = out.get("classification")
+        if isinstance(cls, Mapping) and isinstance(cls.get("explanation"), str):   # sealed as JSON text
+            try:
+                explanation = json.loads(cls["explanation"])
+            except ValueError:   # erased
+                explanation = None
+            out["classification"] = {**cls, "explanation": explanation if isinstance(explanation, dict) else None}
+        return out
 
 
 def sealed_pairs(items: Iterable[tuple[object, Any]]) -> set[Pair]:

@@ -143,7 +143,8 @@ async def _by_counterparty(conn: asyncpg.Connection, f: QueueFilter) -> tuple[in
 
 
 def _sealed_texts(r: asyncpg.Record | dict[str, Any]) -> list[Any]:
-    return [v for part in ("event", "entry") for v in payload_values({part: json.loads(r[part] or "null")})]
+    return [v for part in ("event", "entry", "classification")
+            for v in payload_values({part: json.loads(r[part] or "null")})]
 
 
 def item_view(r: asyncpg.Record | dict[str, Any], rev: Revealer | None = None) -> dict[str, Any]:
@@ -155,6 +156,8 @@ def item_view(r: asyncpg.Record | dict[str, Any], rev: Revealer | None = None) -
     if rev is not None:
         event = rev.payload(r["org"], {"event": event})["event"]
     cls = json.loads(r["classification"] or "{}")
+    if rev is not None:   # its explanation quotes the event's words: sealed like them
+        cls = rev.payload(r["org"], {"classification": cls})["classification"]
     entry = json.loads(r["entry"] or "null")
     for key in ("description", "counterparty", "reference"):
         if isinstance(event.get(key), str):

@@ -84,13 +84,14 @@ def test_a_review_payload_is_sealed_in_event_and_entry() -> None:
                          "lines": [{"description": f"line {NAME}", "amount": "450.00"}]},
                "entry": {"counterparty": NAME, "description": f"SEPA {NAME}",
                          "lines": [{"account": "6650", "description": f"advice from {NAME}"}]},
-               "classification": {"smart_code": FEES}}
+               "classification": {"smart_code": FEES, "explanation": {"unknown_tokens": ["jane", "doe"]}}}
     pair = privacy.payload_subject(pepper, ORG, payload)
     assert pair is not None
     keys = {pair: os.urandom(32)}
     seal = privacy._Seal(keys, 8)
-    sealed = privacy._map_payload(payload, lambda t: seal(pair, t))
-    assert NAME.lower() not in repr(sealed).lower() and sealed["event"]["amount"] == "450.00"
-    assert len(privacy.payload_values(sealed)) == 6
+    sealed = privacy._map_payload(privacy._explanation_as_text(payload), lambda t: seal(pair, t))
+    assert "doe" not in repr(sealed).lower() and sealed["event"]["amount"] == "450.00"
+    assert len(privacy.payload_values(sealed)) == 7          # the classifier's explanation quotes words too
     assert privacy.Revealer(keys).payload(ORG, sealed) == payload
+    assert privacy.Revealer({}).payload(ORG, sealed)["classification"]["explanation"] is None   # erased
     assert privacy.payload_subject(pepper, ORG, {"event": {"amount": "1"}}) is None   # no counterparty: as is
