@@ -13,7 +13,7 @@ every upstream function we replace or whose behaviour we rely on; ``tests/unit/t
 recomputes them from the installed packages' files, so an upgrade fails loudly there first.
 
 Switches (``Settings``): ``HERA_FAUST_SPEEDUPS=0`` leaves the per-event path as shipped;
-``HERA_FAUST_FIXES_OFF=seek,verify_event_path`` leaves named fixes out (for re-testing whether each is still
+``HERA_FAUST_FIXES_OFF=seek,ack`` leaves named fixes out (for re-testing whether each is still
 needed; never in production).
 """
 
@@ -34,18 +34,21 @@ PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0
 #: "module:Class.function" (or "module:" for a whole compiled module) -> sha256 prefix of its source
 UPSTREAM = {
     "faust.transport.consumer:Consumer.perform_seek": "b2fa31dd2a8784d3",
+    "faust.transport.consumer:Consumer.getmany": "fb4700d31489b3b4",
     "faust.transport.consumer:Consumer._drain_messages": "8308d11bc7a290dc",
     "faust.transport.consumer:Consumer._add_gap": "d28ad8e076b67739",
+    "faust.events:Event.ack": "e9517437dd9a2a8f",
+    "faust.streams:Stream._py_aiter": "fabb39a9b4ceeadc",
     "faust.tables.recovery:Recovery._resume_streams": "fec849656dbcea2c",
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread.verify_event_path": "f7025e20d8664e1f",
     "faust.transport.producer:ProducerBuffer.wait_until_ebb": "4c1ae6012885602f",
     "faust.app.base:App.create_event": "079fefbd78f4efd4",
+    "mode.utils.queues:FlowControlEvent.resume": "90d74eddd2aa7ed9",
     "faust._cython.streams:": "0041622f4a251188",
     "faust.tables.recovery:Recovery.on_recovery_completed": "2720e26cb703b2fa",
-    "mode.utils.queues:FlowControlEvent.resume": "90d74eddd2aa7ed9",  # the seek relies on it clearing queues
 }
 
-FIXES = ("seek", "verify_event_path")
+FIXES = ("seek", "getmany", "ack", "resume", "verify_event_path")
 
 
 class PatchVersionError(RuntimeError, HeraError):

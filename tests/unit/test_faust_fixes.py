@@ -8,6 +8,7 @@ control keeps the queues.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -16,8 +17,13 @@ from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
 from agents import faust_fixes
 from agents.faust_fixes import (
+    guarded_ack,
+    idempotent_resume,
+    is_skipped_unprocessed,
     offsets_after_seek,
     quiesced_perform_seek,
+    seek_state,
+    tracked_getmany,
 )
 
 SRC_A, SRC_B, SRC_ZERO, CHANGELOG = ("raw", 0), ("raw", 1), ("validated", 0), ("app-dedupe-changelog", 0)
@@ -79,7 +85,51 @@ class FakeConsumer:
 
 
 def running_flow_control() -> FlowControlEvent:
-    return FlowControlEvent(initially_suspended=False)
+    flow_control = FlowControlEvent(initially_suspended=False)
+    flow_control.resume = idempotent_resume(FlowControlEvent.resume).__get__(flow_control)  # type: ignore[method-assign]
+    return flow_control
+
+
+def test_skipped_unprocessed_only_for_untracked_old_generation_or_suspended_flow() -> None:
+    base = {"tracked": False, "acking_topic": True, "flow_active": True, "message_generation": 3, "app_generation": 3}
+    assert not is_skipped_unprocessed(**base)  # type: ignore[arg-type]
+    assert is_skipped_unprocessed(**{**base, "message_generation": 2})  # type: ignore[arg-type]
+    assert is_skipped_unprocessed(**{**base, "flow_active": False})  # type: ignore[arg-type]
+    # filtered out by a processor (Skip): tracked first, must be acked
+    assert not is_skipped_unprocessed(**{**base, "tracked": True, "message_generation": 2})  # type: ignore[arg-type]
+    assert not is_skipped_unprocessed(**{**base, "acking_topic": False, "flow_active": False})  # type: ignore[arg-type]
+
+
+def test_guarded_ack_does_not_ack_a_skipped_message() -> None:
+    acked: list[int] = []
+
+    def original(event: Any) -> bool:
+        acked.append(event.message.offset)
+        return True
+
+    ack = guarded_ack(original)
+    app = SimpleNamespace(topics=SimpleNamespace(acking_topics={"raw"}), consumer_generation_id=5,
+                          flow_control=SimpleNamespace(is_active=lambda: True))
+
+    def event(offset: int, generation: int, tracked: bool) -> Any:
+        return SimpleNamespace(app=app, message=SimpleNamespace(topic="raw", partition=0, offset=offset,
+                                                                generation_id=generation, tracked=tracked))
+
+    assert ack(event(1, 4, tracked=False)) is False  # fetched before the rebalance, skipped
+    assert ack(event(2, 5, tracked=True)) is True  # processed
+    assert ack(event(3, 4, tracked=True)) is True  # processed in the old generation, acked after
+    assert acked == [2, 3]
+
+
+async def test_resuming_running_flow_control_keeps_the_queues() -> None:
+    flow_control = running_flow_control()
+    queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow_control, clear_on_resume=True)
+    queue.put_nowait(1)
+    flow_control.resume()  # already running: nothing dropped
+    assert queue.qsize() == 1
+    flow_control.suspend()
+    flow_control.resume()  # suspended -> running: queued leftovers are dropped as before
+    assert queue.qsize() == 0 and flow_control.is_active()
 
 
 def test_offsets_after_seek_match_faust() -> None:
@@ -135,10 +185,46 @@ async def test_seek_failure_restores_the_flow() -> None:
     assert consumer.flow_active and flow_control.is_active()
 
 
+async def test_seek_waits_for_the_record_being_handed_out() -> None:
+    """The fetcher loop sets the read offset after delivering a record; the seek must not reset the
+    read offsets before that, or the loop puts them back past records never processed."""
+    flow_control = running_flow_control()
+    consumer = FakeConsumer({SRC_A: 10}, flow_control)
+
+    async def original(self: Any, timeout: float) -> Any:
+        for offset in (10, 11, 12):
+            if not self.flow_active:  # as Consumer.getmany: stop handing out when the flow stops
+                break
+            yield SRC_A, SimpleNamespace(offset=offset)
+
+    getmany = tracked_getmany(original)
+    delivered: list[int] = []
+    release = asyncio.Event()
+
+    async def drain() -> None:  # Consumer._drain_messages in short
+        async for tp, message in getmany(consumer, 1.0):
+            await release.wait()  # delivering (callback into a full queue, say)
+            delivered.append(message.offset)
+            consumer._read_offset[tp] = message.offset
+
+    fetcher = asyncio.ensure_future(drain())
+    await asyncio.sleep(0)
+    assert not seek_state(consumer).idle.is_set()
+    seek = asyncio.ensure_future(quiesced_perform_seek(consumer))
+    await asyncio.sleep(0.01)
+    assert consumer.seek_calls == 0  # still waiting for the record in hand
+    release.set()
+    await asyncio.wait_for(asyncio.gather(fetcher, seek), 1)
+    assert delivered == [10]  # the flow stopped: nothing more handed out
+    assert consumer._read_offset[SRC_A] == 10  # and the seek came after the loop's write
+    assert consumer.seek_calls == 1 and seek_state(consumer).idle.is_set()
+
+
 def test_install_is_idempotent() -> None:
+    from faust.events import Event
     from faust.transport.consumer import Consumer
 
     faust_fixes.install()
-    patched = Consumer.perform_seek
+    patched = (Consumer.perform_seek, Consumer.getmany, Event.ack, FlowControlEvent.resume)
     faust_fixes.install()
-    assert Consumer.perform_seek is patched
+    assert (Consumer.perform_seek, Consumer.getmany, Event.ack, FlowControlEvent.resume) == patched
