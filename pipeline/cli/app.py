@@ -113,37 +113,33 @@ async def with_conn(settings: Settings, fn: Any) -> Any:
     """``await fn(conn)`` on one admin connection; an unreachable database is a one-line error."""
     import asyncpg
 
-    from pipeline.cli.errors import postgres_unreachable
-    from pipeline.config import mask_dsn
-
-    dsn = dsn_of(settings)
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise postgres_unreachable(mask_dsn(dsn), exc) from exc
-    try:
-        return await fn(conn)
-    finally:
-        await conn.close()
+    return await _opened(settings, lambda dsn: asyncpg.connect(dsn, timeout=10), fn)
 
 
 async def with_store(settings: Settings, fn: Any) -> Any:
     """``await fn(store)`` on a small ``LedgerStore``; an unreachable database is a one-line error."""
+    from pipeline.ledger.store import LedgerStore
+
+    return await _opened(settings, lambda dsn: LedgerStore.connect(dsn, pool_size=2), fn)
+
+
+async def _opened(settings: Settings, open_: Any, fn: Any) -> Any:
+    """``await fn(x)`` on ``x = await open_(dsn)``, closed afterwards; a database that cannot be
+    reached is ``postgres_unreachable`` (one line, the DSN masked)."""
     import asyncpg
 
     from pipeline.cli.errors import postgres_unreachable
     from pipeline.config import mask_dsn
-    from pipeline.ledger.store import LedgerStore
 
     dsn = dsn_of(settings)
     try:
-        store = await LedgerStore.connect(dsn, pool_size=2)
+        opened = await open_(dsn)
     except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise postgres_unreachable(mask_dsn(dsn), exc) from exc
     try:
-        return await fn(store)
+        return await fn(opened)
     finally:
-        await store.close()
+        await opened.close()
 
 
 class OrgId(click.ParamType):
