@@ -44,7 +44,7 @@ class CpuBudget:
     groups: dict[str, list[int]] = field(default_factory=dict)
     expand: set[str] = field(default_factory=set)  # groups whose children are counted (re-read at stop)
     _before: dict[int, float] = field(default_factory=dict)
-    _after: dict[int, float] = field(default_factory=dict)
+    _after: dict[str, dict[int, float]] = field(default_factory=dict)  # per group, read at stop
 
     def add(self, name: str, pids: Iterable[int | None], *, with_children: bool = False) -> None:
         self.groups[name] = [p for p in pids if p]
@@ -59,16 +59,15 @@ class CpuBudget:
         self._before = {p: s for ps in self._pids().values() for p in ps if (s := cpu_seconds(p)) is not None}
 
     def stop(self) -> None:
-        self._after = {p: s for ps in self._pids().values() for p in ps if (s := cpu_seconds(p)) is not None}
+        self._after = {name: {p: s for p in pids if (s := cpu_seconds(p)) is not None}
+                       for name, pids in self._pids().items()}
 
     def seconds(self) -> dict[str, float | None]:
-        """CPU seconds per group over the window; a process born inside it counts from zero (a
-        PostgreSQL backend the workers opened), one that ended inside it is lost (not counted)."""
-        out: dict[str, float | None] = {}
-        for name, pids in self._pids().items():
-            used = [self._after[p] - self._before.get(p, 0.0) for p in pids if p in self._after]
-            out[name] = round(sum(used), 3) if used else None
-        return out
+        """CPU seconds per group over the window (as the processes were at ``stop``); a process born
+        inside it counts from zero (a PostgreSQL backend the workers opened), one that ended inside
+        it is lost (not counted)."""
+        return {name: round(sum(s - self._before.get(p, 0.0) for p, s in after.items()), 3) if after else None
+                for name, after in self._after.items()}
 
     def per_event_ms(self, events: int) -> dict[str, float | None]:
         return {name: (round(s * 1000 / events, 3) if s is not None and events else None)
