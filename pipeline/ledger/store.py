@@ -190,12 +190,14 @@ class LedgerStore:
         ensure(len(entries) <= BATCH_SIZE_MAX, f"batch of {len(entries)} exceeds {BATCH_SIZE_MAX}")
         if not entries:
             return []
+        orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
+
         async def attempt() -> list[PostResult]:
             try:
-                return await self._post_once(entries, audit)
-            except BaseException:
+                return await self._post_once(entries, orgs, audit)
+            except Exception:
                 # what was cached may be why (a period closed meanwhile): the next attempt re-reads it
-                for org in {o for o in (org_uuid(e.organization_id) for e in entries) if o is not None}:
+                for org in orgs:
                     await self.caches.invalidate(str(org), ["periods"])
                 raise
 
@@ -203,8 +205,8 @@ class LedgerStore:
         metrics.ENTRIES_POSTED.inc(sum(1 for r in results if r.outcome is Outcome.POSTED))
         return results
 
-    async def _post_once(self, entries: Sequence[JournalEntry], audit: bool) -> list[PostResult]:
-        orgs = sorted({o for o in (org_uuid(e.organization_id) for e in entries) if o is not None})
+    async def _post_once(self, entries: Sequence[JournalEntry], orgs: list[uuid.UUID], audit: bool
+                         ) -> list[PostResult]:
         async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
             charts = await self._load_charts(conn, orgs, entries)
             plan = plan_batch(entries, charts, await self._closed_periods(conn, sorted(charts)))
