@@ -16,10 +16,11 @@ currencies and quantise every amount to its currency. Without it only the syntax
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -185,7 +186,21 @@ _CATEGORY_SCHEMA = {"anyOf": [{"type": "string", "enum": ["product", "service"]}
 _METADATA_SCHEMA = {"type": "object", "description": f"free-form JSON, at most {METADATA_BYTES_MAX} bytes "
                     "as compact UTF-8 JSON; kept verbatim after sanitising"}
 
-_as_str = PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")   # never "1E-8"
+
+
+def _plain_decimal(amount: Decimal) -> str:
+    return format(amount, "f")   # never "1E-8"
+
+
+def _isoformat(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+_as_str = PlainSerializer(_plain_decimal, return_type=str, when_used="json")
 Money = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=False)), _as_str,
                   WithJsonSchema(_DECIMAL_SCHEMA)]
 PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=True)), _as_str,
@@ -193,7 +208,7 @@ PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, p
 Rate = Annotated[Decimal, PlainValidator(_rate), _as_str, WithJsonSchema(_RATE_SCHEMA)]
 OrgId = Annotated[str, PlainValidator(_uuid), WithJsonSchema(_UUID_SCHEMA)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp),
-                      PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
+                      PlainSerializer(_isoformat, return_type=str, when_used="json"),
                       WithJsonSchema(_TIMESTAMP_SCHEMA)]
 Currency = Annotated[str, PlainValidator(_currency), WithJsonSchema(_CURRENCY_SCHEMA)]
 Category = Annotated[str, PlainValidator(_category), WithJsonSchema(_CATEGORY_SCHEMA)]
@@ -218,8 +233,55 @@ def _updated(model: _M, update: dict[str, Any]) -> _M:
     return model.model_copy(update=update)
 
 
+_QUANTISED_FIELDS = frozenset({"amount", "tip", "fees", "tax", "lines", "payments", "payroll", "loan"})
+
+
+@functools.cache
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def json_body(self) -> dict[str, Any]:
+        """``self.model_dump(mode="json", exclude_none=True)``, written without pydantic's serializer
+        (several times faster) when every value is of a type ``_JSON_WRITERS`` knows; see ``_json_of``."""
+        body = _json_of(self)
+        return self.model_dump(mode="json", exclude_none=True) if body is None else body
+
+
+# How each type of value the wire models hold is written to JSON: the serializers these fields declare
+# (``_as_str`` for every Decimal, ``Timestamp``'s for the datetime), an enum as its value, str and int as
+# they are. A value of any other type (``metadata``'s dict, or a type added later) is left to pydantic.
+_JSON_WRITERS: dict[type, Callable[[Any], Any]] = {
+    str: _as_is, int: _as_is, Decimal: _plain_decimal, datetime: _isoformat,
+    **{enum: operator.attrgetter("value") for enum in (Source, Kind, Direction, PaymentMethod, Adjustment)},
+}
+
+
+def _json_of(model: _Wire) -> dict[str, Any] | None:
+    """``model.model_dump(mode="json", exclude_none=True)`` for models made of the types in
+    ``_JSON_WRITERS``, wire models and lists of wire models; ``None`` for any other model."""
+    out: dict[str, Any] = {}
+    for name, value in model.__dict__.items():   # the fields, in their declared order
+        if value is None:
+            continue
+        write = _JSON_WRITERS.get(type(value))
+        if write is not None:
+            out[name] = write(value)
+        elif isinstance(value, _Wire):
+            if (sub := _json_of(value)) is None:
+                return None
+            out[name] = sub
+        elif type(value) is list and all(isinstance(item, _Wire) for item in value):
+            items = [_json_of(item) for item in value]
+            if None in items:
+                return None
+            out[name] = items
+        else:
+            return None
+    return out
 
 
 class TaxV1(_Wire):
@@ -314,6 +376,24 @@ class RawTransactionV1(_Wire):
             return self
         return self._quantised(table)
 
+    def _amounts(self) -> list[Decimal]:
+        """Every amount the event holds, in any part."""
+        amounts = [self.amount]
+        if self.tip is not None:
+            amounts.append(self.tip)
+        if self.fees is not None:
+            amounts.append(self.fees)
+        if self.tax is not None and self.tax.amount is not None:
+            amounts.append(self.tax.amount)
+        for parts in (self.lines, self.payments):
+            if parts is not None:
+                amounts += [part.amount for part in parts]
+        if self.payroll is not None:
+            amounts += [self.payroll.gross, self.payroll.employee_withholdings, self.payroll.employer_taxes]
+        if self.loan is not None:
+            amounts += [self.loan.principal, self.loan.interest]
+        return amounts
+
     def _quantised(self, table: Mapping[str, int]) -> RawTransactionV1:
         """Check the currency and that no amount has more decimals than it allows; quantise all.
 
@@ -325,7 +405,16 @@ class RawTransactionV1(_Wire):
         if self.currency not in table:
             raise PydanticCustomError("currency_unknown", "currency {c} is not a known ISO 4217 code",
                                       {"c": self.currency})
-        quantum = Decimal(1).scaleb(-table[self.currency])
+        quantum = _quantum(table[self.currency])
+        if all(map(quantum.same_quantum, self._amounts())):
+            # Every amount already has the currency's exponent (the common case): nothing changes,
+            # and the event is marked as ``_updated`` below would mark it. Of the names it updates,
+            # only the tax's ``amount`` and the event's optional parts can be unset: the others are
+            # required fields.
+            self.__pydantic_fields_set__.update(_QUANTISED_FIELDS)
+            if self.tax is not None:
+                self.tax.__pydantic_fields_set__.add("amount")
+            return self
 
         def q(value: Decimal | None) -> Decimal | None:
             if value is None:

@@ -187,7 +187,7 @@ def _finished(event: RawTransactionV1 | Rejected, window: OccurredAtWindow) -> V
     if not window.earliest <= event.occurred_at < window.latest:
         return Rejected(Reason.OCCURRED_AT_IMPLAUSIBLE,
                         f"occurred_at outside [{window.earliest.date()}, {window.latest.date()})")
-    body = event.model_dump(mode="json", exclude_none=True)
+    body = event.json_body()
     return Validated(event=event, fingerprint=body_fingerprint(body), body=body)
 
 
@@ -203,7 +203,7 @@ def _without_tax(clean: dict[str, Any]) -> Rejected | None:
 
 def content_fingerprint(event: RawTransactionV1) -> str:
     """sha256 (hex) of the canonical JSON of the sanitised event (sorted keys, no nulls)."""
-    return body_fingerprint(event.model_dump(mode="json", exclude_none=True))
+    return body_fingerprint(event.json_body())
 
 
 def body_fingerprint(body: dict[str, Any]) -> str:

@@ -159,3 +159,36 @@ def test_orjson_writes_every_character_and_key_order_as_the_stdlib() -> None:
     keyed = {ch: 0 for ch in reversed(chars[::3] + chars[1::3] + chars[2::3])}
     stdlib = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     assert canonical_json(keyed) == stdlib
+
+
+def _typed(value: Any) -> Any:
+    """A value with the exact type of every part, keys in order: what ``==`` alone would not show."""
+    if isinstance(value, dict):
+        return ("dict", [(key, _typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(item) for item in value])
+    return (type(value).__name__, value)
+
+
+def test_json_body_is_the_model_dump_type_for_type() -> None:
+    """``json_body`` writes what pydantic's serializer writes: the same keys in the same order, and plain
+    str / int values (not the enums or Decimals they came from)."""
+    extra = {"schema_version": 1, "event_id": "e", "organization_id": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+             "source": "pos", "occurred_at": "2024-05-01T10:00:00.5+02:00", "amount": "12.5", "currency": "usd",
+             "kind": "pos.daily_summary", "tax": {"rate": "0.05"}, "tip": "1", "fees": "0.10",
+             "lines": [{"amount": "1.5", "category": "service", "description": "x"}],
+             "payments": [{"method": "card", "amount": "2"}], "adjustment": "gain",
+             "payroll": {"gross": "3", "employee_withholdings": "1", "employer_taxes": "0.5"},
+             "loan": {"principal": "1", "interest": "0.01"}}
+    raws = [*sample_events(400, seed=11), json.dumps(extra).encode(),
+            json.dumps({**extra, "metadata": {"a": None, "b": [1.5, {"c": None}]}}).encode()]
+    bodies = 0
+    for index, raw in enumerate(raws):
+        checked = v.validate_raw(raw)
+        assert isinstance(checked, v.Validated) or index < 400
+        if isinstance(checked, v.Validated):
+            expected = checked.event.model_dump(mode="json", exclude_none=True)
+            assert _typed(checked.body) == _typed(expected)
+            assert _typed(checked.event.json_body()) == _typed(expected)
+            bodies += 1
+    assert bodies > 300
