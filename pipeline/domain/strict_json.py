@@ -12,6 +12,11 @@ standard ``json.loads`` accepts what a ledger must not:
 
 Each refusal is a ``StrictJSONError`` (a ``ValueError``) whose ``kind`` says which, so a caller
 can map it to its own stable reason code. Pure, no I/O.
+
+Raw events are parsed here once each on the worker's hot path, so the common document takes a
+faster exact path: orjson parses it, and its value is taken only where it is known to be the one
+the standard decoder gives (see ``_orjson_exact``); everything else, and every refusal with its
+message, comes from the standard decoder as before.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import json
 import math
 import re
 from typing import Any
+
+import orjson
 
 from pipeline.domain.errors import HeraError
 
@@ -72,6 +79,8 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_UNKNOWN = object()   # what _orjson_exact answers when only the standard decoder can tell
+
 # One decoder for every call: ``json.loads`` with these hooks would build the same one each time.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_pairs)
 
@@ -95,6 +104,50 @@ def json_depth_exceeds(text: str, max_depth: int) -> bool:
     return False
 
 
+def _orjson_exact(text: str, max_depth: int) -> Any:
+    """``orjson.loads(text)`` when that is exactly what the strict standard path gives for ``text``
+    (no refusal), else ``_UNKNOWN``.
+
+    Without a backslash in the text (no escapes) a string's value is the text between its quotes in
+    both parsers, and every ``"`` in the text opens or closes a string: the text holds
+    ``text.count('"') // 2`` strings, each an object key or a string value. The parsed value holds
+    as many unless an object repeated a key (the repeat is gone from the dict), so an equal count
+    shows that no key was repeated, and then the value nests exactly as deep as the text. orjson
+    reads an integer beyond 64 bits as a float and its float parsing is its own, so a value holding
+    any float is left to the standard decoder too. Both refuse the same malformed text (a refusal
+    here falls back, so its message stays the standard one);
+    ``tests/property/test_validate_properties.py`` compares the two over arbitrary text.
+    """
+    if "\\" in text:
+        return _UNKNOWN
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _UNKNOWN
+    strings, depth, level = 0, 0, [value]
+    while level:   # one nesting level at a time
+        below: list[Any] = []
+        nested = False
+        for item in level:
+            kind = type(item)
+            if kind is str:
+                strings += 1
+            elif kind is dict:
+                strings += len(item)
+                below += item.values()
+                nested = True
+            elif kind is list:
+                below += item
+                nested = True
+            elif kind is float:
+                return _UNKNOWN
+        depth += nested
+        level = below
+    if depth > max_depth or 2 * strings != text.count('"'):
+        return _UNKNOWN
+    return value
+
+
 def loads_strict(data: bytes | bytearray | memoryview | str, max_depth: int = DEPTH_MAX) -> Any:
     """Parse one JSON document strictly (see the module docstring); raise ``StrictJSONError``."""
     if isinstance(data, str):
@@ -106,6 +159,9 @@ def loads_strict(data: bytes | bytearray | memoryview | str, max_depth: int = DE
             raise StrictJSONError(NOT_JSON, f"not UTF-8 at byte {exc.start}") from None
     if text.startswith("\ufeff"):   # what json.loads checks before it decodes
         raise StrictJSONError(NOT_JSON, "not JSON: Unexpected UTF-8 BOM")
+    value = _orjson_exact(text, max_depth)
+    if value is not _UNKNOWN:
+        return value
     if json_depth_exceeds(text, max_depth):
         raise StrictJSONError(TOO_DEEP, f"JSON nested deeper than {max_depth}")
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 import unicodedata
 from decimal import Decimal
@@ -23,11 +24,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
+from pipeline.domain import strict_json
 from pipeline.domain import validate as v
 from pipeline.domain.canonical import canonical_json
 from pipeline.domain.money import MINOR_UNITS
 from pipeline.domain.outcomes import Reason, Rejected
-from pipeline.domain.pan import _masked, detection_form
+from pipeline.domain.pan import _SEP, _masked, detection_form
 from pipeline.domain.strict_json import StrictJSONError, loads_strict
 from schemas.events import RawTransactionV1
 
@@ -262,6 +264,19 @@ def test_mask_pans_matches_reference(text: str) -> None:
         assert reference_mask_pans(text) == text
 
 
+PLAIN_PAN_CANDIDATE = re.compile(rf"[0-9](?:{_SEP}*[0-9]){{{v.PAN_DIGITS_MIN - 1}}}")
+
+
+@SETTINGS
+@given(st.one_of(TEXTS, ASCII_TEXTS, card_numbers()))
+@example("evt-11-00000000")
+@example("12-4111111111111")
+@example("1 2 3 4 5 6 7 8 9 0 1 2 3")
+def test_pan_candidate_matches_where_the_plain_search_does(text: str) -> None:
+    """The group-start lookbehind and the possessive separators change the cost, not the answer."""
+    assert (v._PAN_CANDIDATE.search(text) is None) == (PLAIN_PAN_CANDIDATE.search(text) is None)
+
+
 @SETTINGS
 @given(st.one_of(TEXTS, ASCII_TEXTS))
 @example(" evt")
@@ -278,6 +293,96 @@ def test_event_id_check_matches_reference(event_id: str) -> None:
         assert bad.reason is Reason.SCHEMA_INVALID
         rejected = True
     assert rejected == reference_event_id_bad(event_id)
+
+
+# ------------------------------------------------------------------ strict JSON
+
+
+def reference_loads_strict(text: str, max_depth: int) -> Any:
+    """``strict_json.loads_strict`` on text as it was before its orjson path: the standard decoder only."""
+    if text.startswith("\ufeff"):
+        raise StrictJSONError(strict_json.NOT_JSON, "not JSON: Unexpected UTF-8 BOM")
+    if strict_json.json_depth_exceeds(text, max_depth):
+        raise StrictJSONError(strict_json.TOO_DEEP, f"JSON nested deeper than {max_depth}")
+    try:
+        return strict_json._DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise StrictJSONError(strict_json.NOT_JSON, f"not JSON: {str(exc)[:80]}") from None
+    except RecursionError:
+        raise StrictJSONError(strict_json.TOO_DEEP, "JSON nested too deep to parse") from None
+    except strict_json._Duplicate:
+        raise StrictJSONError(strict_json.DUPLICATE_KEY, "an object repeats a key") from None
+    except strict_json._NonFinite:
+        raise StrictJSONError(strict_json.NON_FINITE, "NaN and Infinity are not JSON") from None
+    except ValueError as exc:
+        raise StrictJSONError(strict_json.NUMBER_RANGE, f"number out of range: {str(exc)[:60]}") from None
+
+
+def typed(value: Any) -> Any:
+    """A parsed value with the exact type of every part and its keys in order."""
+    if isinstance(value, dict):
+        return ("dict", [(key, typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, repr(value))
+
+
+def outcome(parse: Any, text: str, max_depth: int) -> Any:
+    try:
+        return typed(parse(text, max_depth))
+    except StrictJSONError as exc:
+        return (exc.kind, exc.detail)
+
+
+SPACE = st.sampled_from(["", "", " ", "\n", "\t", "\r", "  ", "\x0c", "\xa0"])
+JSON_NUMBERS = st.sampled_from(["0", "-0", "1", "-1", "01", "1.5", "1e5", "1E400", "-1e-400", "1.", ".5", "+1",
+                                "18446744073709551615", "18446744073709551616", "-9223372036854775809",
+                                "9" * 30, "NaN", "Infinity", "-Infinity", "true", "false", "null", "nul", "1 2"])
+JSON_STRINGS = st.one_of(st.text(max_size=6).map(lambda t: json.dumps(t, ensure_ascii=False)),
+                         st.text(max_size=6).map(json.dumps),
+                         st.sampled_from(['"a"', '"b"', '""', '"\\u0061"', '"\\ud800"', '"\x01"', '"\x7f"',
+                                          '"\u2028"', '"a\\"b"', '"x']))
+
+
+@st.composite
+def json_texts(draw: Any) -> str:
+    """JSON documents as text, mostly valid but with repeated keys, odd numbers and whitespace, any
+    nesting, and sometimes a character inserted or removed."""
+    def render(depth: int) -> str:
+        kind = draw(st.integers(0, 4 if depth < 40 else 1))
+        if kind == 0:
+            return draw(JSON_NUMBERS)
+        if kind == 1:
+            return draw(JSON_STRINGS)
+        if kind == 2:
+            items = [render(depth + 1) for _ in range(draw(st.integers(0, 3)))]
+            return "[" + ",".join(draw(SPACE) + item + draw(SPACE) for item in items) + "]"
+        keys = draw(st.lists(st.sampled_from(['"a"', '"b"', '"c"', '"é"', '""', '"a"']), max_size=4))
+        pairs = [draw(SPACE) + key + draw(SPACE) + ":" + draw(SPACE) + render(depth + 1) for key in keys]
+        return "{" + ",".join(pairs) + "}"
+    text = draw(SPACE) + render(0) + draw(SPACE)
+    if text and draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from(["", ",", "}", "]", '"', "\\", ":", "x"])) + text[at + 1:]
+    return text
+
+
+@SETTINGS
+@given(st.one_of(json_texts(), json_texts(), st.text(max_size=30),
+                 st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                               st.dictionaries(KEYS, inner, max_size=4)),
+                              max_leaves=20).map(lambda value: json.dumps(value, ensure_ascii=False))),
+       st.integers(1, 8))
+@example('{"a": 1, "a": 1}', 8)
+@example('{"a": [[[[1]]]], "a": 1}', 2)
+@example('{"a": "b:c\\"", "b": 1}', 8)
+@example('{"a": 18446744073709551616}', 8)
+@example('{"a": 1e400}', 8)
+@example("\ufeff{}", 8)
+def test_loads_strict_matches_the_standard_decoder(text: str, max_depth: int) -> None:
+    """Where orjson's value is taken, it is the standard decoder's, type for type and key for key; every
+    refusal (kind and detail) is the standard one."""
+    assert outcome(loads_strict, text, max_depth) == outcome(reference_loads_strict, text, max_depth)
 
 
 # ------------------------------------------------------------------ canonical JSON
