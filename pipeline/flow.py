@@ -117,6 +117,7 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
 
     result, work = BatchResult(), Work()
     new_orgs: set[str] = set()
+    outcomes = result.outcomes   # result.count("validated"), once per event, without the call
     validated = validate_many([rec.value for rec in records], payload_bytes_max=payload_bytes_max,
                               window=window or DEFAULT_WINDOW)
     for rec, checked in zip(records, validated, strict=True):
@@ -145,7 +146,7 @@ def validate_batch(records: list[Record], *, known_orgs: set[str] | None, payloa
             work.inline.append((envelope, rec.partition, event))
         else:
             result.emits.append(Emit("validated", org.encode(), dumps(envelope.to_json())))
-        result.count("validated")
+        outcomes["validated"] += 1
     return result, work, new_orgs
 
 

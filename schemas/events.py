@@ -108,7 +108,7 @@ def _decimal_string(value: Any, *, positive: bool) -> Decimal:
     if not _DECIMAL_RE.fullmatch(value):
         raise PydanticCustomError("amount_invalid", "amount is not a plain decimal string")
     amount = Decimal(value)
-    if positive and amount == 0:
+    if positive and not amount:
         raise PydanticCustomError("amount_invalid", "amount must be greater than zero")
     return amount
 
@@ -140,7 +140,7 @@ def _timestamp(value: Any) -> datetime:
 def _currency(value: Any) -> str:
     if not isinstance(value, str):
         raise PydanticCustomError("string_type", "currency must be a string")
-    if not _CURRENCY_RE.fullmatch(value):
+    if not (len(value) == 3 and value.isascii() and value.isalpha()):   # _CURRENCY_RE, without the regex call
         raise PydanticCustomError("currency_unknown", "currency is not an ISO 4217 code")
     return value.upper()
 
@@ -201,9 +201,9 @@ def _as_is(value: Any) -> Any:
 
 
 _as_str = PlainSerializer(_plain_decimal, return_type=str, when_used="json")
-Money = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=False)), _as_str,
+Money = Annotated[Decimal, PlainValidator(functools.partial(_decimal_string, positive=False)), _as_str,
                   WithJsonSchema(_DECIMAL_SCHEMA)]
-PositiveMoney = Annotated[Decimal, PlainValidator(lambda v: _decimal_string(v, positive=True)), _as_str,
+PositiveMoney = Annotated[Decimal, PlainValidator(functools.partial(_decimal_string, positive=True)), _as_str,
                           WithJsonSchema(_POSITIVE_SCHEMA)]
 Rate = Annotated[Decimal, PlainValidator(_rate), _as_str, WithJsonSchema(_RATE_SCHEMA)]
 OrgId = Annotated[str, PlainValidator(_uuid), WithJsonSchema(_UUID_SCHEMA)]
@@ -252,11 +252,13 @@ class _Wire(BaseModel):
 
 
 # How each type of value the wire models hold is written to JSON: the serializers these fields declare
-# (``_as_str`` for every Decimal, ``Timestamp``'s for the datetime), an enum as its value, str and int as
-# they are. A value of any other type (``metadata``'s dict, or a type added later) is left to pydantic.
+# (``_as_str`` for every Decimal, ``Timestamp``'s for the datetime), an enum as its value (looked up, not
+# read through the slower ``.value`` property), an int as it is (a str too, in ``_json_of``). A value of
+# any other type (``metadata``'s dict, or a type added later) is left to pydantic.
 _JSON_WRITERS: dict[type, Callable[[Any], Any]] = {
-    str: _as_is, int: _as_is, Decimal: _plain_decimal, datetime: _isoformat,
-    **{enum: operator.attrgetter("value") for enum in (Source, Kind, Direction, PaymentMethod, Adjustment)},
+    int: _as_is, Decimal: _plain_decimal, datetime: _isoformat,
+    **{enum: {member: member.value for member in enum}.__getitem__
+       for enum in (Source, Kind, Direction, PaymentMethod, Adjustment)},
 }
 
 
@@ -267,8 +269,9 @@ def _json_of(model: _Wire) -> dict[str, Any] | None:
     for name, value in model.__dict__.items():   # the fields, in their declared order
         if value is None:
             continue
-        write = _JSON_WRITERS.get(type(value))
-        if write is not None:
+        if type(value) is str:   # most values
+            out[name] = value
+        elif (write := _JSON_WRITERS.get(type(value))) is not None:
             out[name] = write(value)
         elif isinstance(value, _Wire):
             if (sub := _json_of(value)) is None:
@@ -371,7 +374,8 @@ class RawTransactionV1(_Wire):
         if self.is_feed and (self.direction is None or self.description is None):
             raise PydanticCustomError("feed_fields_missing", "bank_feed/card_feed events need direction "
                                       "and description")
-        table = (info.context or {}).get("minor_units") if isinstance(info.context, dict) else None
+        context = info.context
+        table = context.get("minor_units") if isinstance(context, dict) else None
         if table is None:
             return self
         return self._quantised(table)

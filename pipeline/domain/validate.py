@@ -85,6 +85,10 @@ _JSON_REASONS = {
     strict_json.DUPLICATE_KEY: Reason.JSON_DUPLICATE_KEY,
 }
 _PRECEDENCE = {reason: index for index, reason in enumerate(Reason)}
+_CONTEXT = {"minor_units": MINOR_UNITS}   # read, never written, by the schema's validators
+# ``RawTransactionV1.model_validate(clean, context=...)`` without its Python wrapper (which only passes
+# its other arguments, all left at their defaults here, on to this very call)
+_validate_event = RawTransactionV1.__pydantic_validator__.validate_python
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 # General category Cc is exactly U+0000–U+001F and U+007F–U+009F, and Cs exactly the surrogates
@@ -167,7 +171,7 @@ def _modelled(clean: dict[str, Any] | Rejected) -> RawTransactionV1 | Rejected:
     if isinstance(clean, Rejected):
         return clean
     try:
-        return RawTransactionV1.model_validate(clean, context={"minor_units": MINOR_UNITS})
+        return _validate_event(clean, context=_CONTEXT)
     except ValidationError as exc:
         rejected = _rejection(exc)
         if rejected.reason is Reason.TAX_INVALID:
@@ -262,12 +266,11 @@ def _sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
     event_id = clean.get("event_id")
     if isinstance(event_id, str) and contains_pan(event_id):
         raise _Bad(Reason.EVENT_ID_CONTAINS_PAN, "event_id holds a card number")
-    if isinstance(event_id, str) and (event_id != event_id.strip()
-                                      or _CONTROLS_OR_SURROGATES.search(event_id)):
+    if isinstance(event_id, str) and (event_id != event_id.strip() or _holds_controls(event_id)):
         raise _Bad(Reason.SCHEMA_INVALID, "event_id: control characters or surrounding whitespace")
     for name in TEXT_FIELDS:
-        if isinstance(clean.get(name), str):
-            clean[name] = sanitise_text(clean[name])
+        if isinstance(text := clean.get(name), str):
+            clean[name] = sanitise_text(text)
     lines = clean.get("lines")
     if isinstance(lines, list):
         clean["lines"] = [
@@ -278,6 +281,14 @@ def _sanitise_event(obj: dict[str, Any]) -> dict[str, Any]:
     if isinstance(clean.get("metadata"), dict):
         clean["metadata"] = _sanitise_json(clean["metadata"], 1)
     return clean
+
+
+def _holds_controls(text: str) -> bool:
+    """True when ``text`` holds a control character or a surrogate (categories Cc and Cs); for ASCII
+    (which has no surrogates) that is exactly ``not text.isprintable()``, as ``sanitise_text`` uses."""
+    if text.isascii():
+        return not text.isprintable()
+    return _CONTROLS_OR_SURROGATES.search(text) is not None
 
 
 def _sanitise_json(value: Any, depth: int) -> Any:

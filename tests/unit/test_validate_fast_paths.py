@@ -192,3 +192,17 @@ def test_json_body_is_the_model_dump_type_for_type() -> None:
             assert _typed(checked.event.json_body()) == _typed(expected)
             bodies += 1
     assert bodies > 300
+
+
+def test_currency_check_is_the_pattern() -> None:
+    """``_currency`` tests three ASCII letters with str methods; the pattern the JSON Schema states."""
+    from schemas import events
+
+    def plain(value: str) -> bool:
+        return len(value) == 3 and value.isascii() and value.isalpha()
+
+    for code in range(sys.maxunicode + 1):
+        for value in (chr(code) + "AB", "A" + chr(code) + "B", chr(code) * 3):
+            assert plain(value) == (events._CURRENCY_RE.fullmatch(value) is not None), hex(code)
+    for value in ("", "US", "USDX", "USD\n", "\nUSD", "usd", "U D"):
+        assert plain(value) == (events._CURRENCY_RE.fullmatch(value) is not None), value
