@@ -23,10 +23,12 @@ before any v1 schema check: the v1 schema says nothing about another version's f
 Pure: no I/O, no clock. ``content_fingerprint`` hashes the canonical JSON of the sanitised event
 so that a reused ``event_id`` with different content can be told from an exact redelivery.
 
-This runs once per event on the hot path, so the common cases take exact fast paths: ASCII text
-skips the Unicode steps that cannot change it, text that cannot hold 13 digits skips the card
-search, the event is dumped to JSON once (``Validated.body``, reused for the envelope) and its
-canonical form is written by orjson where that gives the same bytes as the standard library.
+This runs once per event on the hot path, so the common cases take exact fast paths: JSON without
+escapes, floats or repeated keys is parsed by orjson (``strict_json``), ASCII text skips the Unicode
+steps that cannot change it, text that cannot hold 13 digits skips the card search, the event is
+dumped to JSON once (``Validated.body``, reused for the envelope; written by ``json_body``, not
+pydantic's serializer) and its canonical form is written by orjson where that gives the same bytes
+as the standard library; an event whose amounts already fit its currency is not copied.
 Each fast path says why it is exact; ``tests/property/test_validate_properties.py`` checks them
 against the straightforward forms over arbitrary input.
 """
