@@ -72,8 +72,9 @@ def apply(tables: AdmissionTables, decisions: Decisions) -> list[ChangelogWrite]
     JSON key and value on the table's changelog partition of the record that caused the update.
     (With the memory store Faust keeps no persisted changelog offsets, so nothing else is owed.)"""
     writes = []
+    by_name = {name: tables.by_name(name) for name in (DEDUPE_TABLE, BUCKET_TABLE, BACKLOG_TABLE)}
     for upd in decisions.updates:
-        table = tables.by_name(upd.table)
+        table = by_name[upd.table]
         table.data[upd.key] = upd.value
         writes.append(ChangelogWrite(table.changelog_topic_name, upd.partition, orjson.dumps(upd.key),
                                      orjson.dumps(upd.value)))

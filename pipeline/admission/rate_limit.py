@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from pipeline.domain.errors import ensure
+from pipeline.domain.errors import InvariantViolation, ensure
 
 __all__ = ["BURST_MAX", "PER_MINUTE_MAX", "UNITS_PER_TOKEN", "BucketState", "RateLimit", "admit",
            "ready_at", "to_micros"]
@@ -66,7 +66,8 @@ def _refill(state: BucketState | None, limit: RateLimit, now_us: int) -> BucketS
     if state is None:
         return {"credit": capacity, "at_us": now_us}
     credit, at_us = state["credit"], state["at_us"]
-    ensure(type(credit) is int and credit >= 0 and type(at_us) is int, f"malformed bucket state {state!r}")
+    if type(credit) is not int or credit < 0 or type(at_us) is not int:   # ensure(), the message built only if raised
+        raise InvariantViolation(f"malformed bucket state {state!r}")
     elapsed_us = max(0, now_us - at_us)
     # min() also applies a lowered burst at once, even when no time has passed.
     return {"credit": min(capacity, credit + elapsed_us * limit.per_minute), "at_us": max(at_us, now_us)}
@@ -88,7 +89,8 @@ def admit(state: BucketState | None, limit: RateLimit, now: float,
     until ``cost`` tokens will be available again (0.0 if they already are). On refusal the new
     state only reflects the refill, which is equivalent to the old state: callers need not store it.
     """
-    ensure(type(cost) is int and 1 <= cost <= limit.burst, f"cost must be an int in 1..burst, got {cost!r}")
+    if type(cost) is not int or not 1 <= cost <= limit.burst:   # ensure(), the message built only if raised
+        raise InvariantViolation(f"cost must be an int in 1..burst, got {cost!r}")
     now_us = to_micros(now)
     bucket = _refill(state, limit, now_us)
     admitted = bucket["credit"] >= cost * UNITS_PER_TOKEN
@@ -106,7 +108,8 @@ def ready_at(state: BucketState | None, limit: RateLimit, now: float, tokens: in
     Never earlier than ``now``; otherwise a whole microsecond, so that
     ``admit(state, limit, ready_at(state, limit, now))`` admits (``to_micros`` round-trips it).
     """
-    ensure(type(tokens) is int and tokens >= 1, f"tokens must be a positive int, got {tokens!r}")
+    if type(tokens) is not int or tokens < 1:   # ensure(), the message built only if raised
+        raise InvariantViolation(f"tokens must be a positive int, got {tokens!r}")
     bucket = _refill(state, limit, to_micros(now))
     return max(now, _ready_us(bucket, limit, tokens) / MICROS_PER_SECOND)
 

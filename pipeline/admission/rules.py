@@ -160,8 +160,9 @@ class _View:
         return list(self._pending.values())
 
 
-def _judge(view: _View, item: Item, source: str | None, now: float, ttl_seconds: float) -> Verdict | None:
-    record = view.get(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id))
+def _judge(view: _View, item: Item, key: str, source: str | None, now: float, ttl_seconds: float) -> Verdict | None:
+    """``key`` is the item's ``dedupe_key``."""
+    record = view.get(DEDUPE_TABLE, key)
     if not dedupe_live(record, now, ttl_seconds) or "seq" in record:  # absent, expired, or only parked
         return None
     if source is not None and record.get("src") == source:
@@ -171,11 +172,11 @@ def _judge(view: _View, item: Item, source: str | None, now: float, ttl_seconds:
     return Verdict.DUPLICATE if record["fp"] == item.fingerprint else Verdict.CONFLICT
 
 
-def _parked_before(view: _View, item: Item, source: str | None, queue: BacklogState) -> int | None:
+def _parked_before(view: _View, key: str, source: str | None, queue: BacklogState) -> int | None:
     """The ticket this very record was parked with, if it is back after a crash before its batch
     was acknowledged (and the ticket is still in line): it keeps that ticket, so the queue does not
-    wait for a ticket whose message was never produced."""
-    record = view.get(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id))
+    wait for a ticket whose message was never produced. ``key`` is the item's ``dedupe_key``."""
+    record = view.get(DEDUPE_TABLE, key)
     if source is None or record is None or "seq" not in record or record.get("src") != source:
         return None
     seq = record["seq"]
@@ -194,12 +195,12 @@ def _record(item: Item, source: str | None, now: float) -> DedupeRecord:
     return record
 
 
-def _take(view: _View, item: Item, source: str | None, limit: RateLimit, now: float) -> bool:
-    """Take a token; on success record the event as handled."""
+def _take(view: _View, item: Item, key: str, source: str | None, limit: RateLimit, now: float) -> bool:
+    """Take a token; on success record the event (its ``dedupe_key`` is ``key``) as handled."""
     admitted, bucket, _ = admit(view.get(BUCKET_TABLE, item.org_id), limit, now)
     if admitted:
         view.put(BUCKET_TABLE, item.org_id, bucket, item.partition)
-        view.put(DEDUPE_TABLE, dedupe_key(item.org_id, item.event_id), _record(item, source, now), item.partition)
+        view.put(DEDUPE_TABLE, key, _record(item, source, now), item.partition)
     return admitted
 
 
@@ -227,7 +228,7 @@ def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, A
     for raw, source in zip(items, sources or [None] * len(items), strict=True):
         item = Item(*raw)
         key = dedupe_key(item.org_id, item.event_id)
-        verdict = _judge(view, item, source, now, ttl_seconds)
+        verdict = _judge(view, item, key, source, now, ttl_seconds)
         if verdict is None and key in parked_here:
             verdict = Verdict.DUPLICATE if parked_here[key] == item.fingerprint else Verdict.CONFLICT
         if verdict is not None:
@@ -235,13 +236,13 @@ def decide(items: Sequence[tuple[str, str, str, int]], *, dedupe: Mapping[str, A
             continue
         limit = limit_of(item.org_id)
         queue = _queue(view, item.org_id, now)
-        again = _parked_before(view, item, source, queue)
+        again = _parked_before(view, key, source, queue)
         if again is not None:
             parked_here[key] = item.fingerprint
             not_before = _turn_at(view, item.org_id, limit, now, again - queue["head"] + 1)
             out.append(Admission(item, Verdict.DEFER, not_before, again))
             continue
-        if queue["head"] == queue["tail"] and _take(view, item, source, limit, now):
+        if queue["head"] == queue["tail"] and _take(view, item, key, source, limit, now):
             out.append(Admission(item, Verdict.ADMIT))
             continue
         seq = queue["tail"]
@@ -289,9 +290,10 @@ def _readmit_one(view: _View, back: Parked, source: str | None, limit_of: Callab
     if seq > queue["head"]:  # not its turn yet: back in line with the same ticket
         return Admission(item, Verdict.DEFER, _turn_at(view, org, limit, now, seq - queue["head"] + 1), seq)
     # the head, or a stale ticket (seq < head) that is judged but never moves the queue
-    verdict = _judge(view, item, source, now, ttl_seconds)
+    key = dedupe_key(org, item.event_id)
+    verdict = _judge(view, item, key, source, now, ttl_seconds)
     if verdict is None:
-        verdict = Verdict.ADMIT if _take(view, item, source, limit, now) else Verdict.DEFER
+        verdict = Verdict.ADMIT if _take(view, item, key, source, limit, now) else Verdict.DEFER
     if seq == queue["head"]:
         head = seq if verdict is Verdict.DEFER else seq + 1
         view.put(BACKLOG_TABLE, org, {"head": head, "tail": queue["tail"], "seen_at": now}, partition)
