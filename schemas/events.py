@@ -380,6 +380,15 @@ class RawTransactionV1(_Wire):
             return self
         return self._quantised(table)
 
+    def _fits(self, same_quantum: Callable[[Decimal], bool]) -> bool:
+        """True when every amount of the event has the quantum's exponent; an event of top-level
+        amounts only (the common shape) is checked without listing them."""
+        if self.lines is None and self.payments is None and self.payroll is None and self.loan is None:
+            return (same_quantum(self.amount) and (self.tip is None or same_quantum(self.tip))
+                    and (self.fees is None or same_quantum(self.fees))
+                    and (self.tax is None or self.tax.amount is None or same_quantum(self.tax.amount)))
+        return all(map(same_quantum, self._amounts()))
+
     def _amounts(self) -> list[Decimal]:
         """Every amount the event holds, in any part."""
         amounts = [self.amount]
@@ -410,7 +419,7 @@ class RawTransactionV1(_Wire):
             raise PydanticCustomError("currency_unknown", "currency {c} is not a known ISO 4217 code",
                                       {"c": self.currency})
         quantum = _quantum(table[self.currency])
-        if all(map(quantum.same_quantum, self._amounts())):
+        if self._fits(quantum.same_quantum):
             # Every amount already has the currency's exponent (the common case): nothing changes,
             # and the event is marked as ``_updated`` below would mark it. Of the names it updates,
             # only the tax's ``amount`` and the event's optional parts can be unset: the others are
