@@ -19,6 +19,23 @@ def test_upstream_source_is_what_the_loop_was_written_against(target: str) -> No
 def test_latency_settings_reach_faust() -> None:
     options = tuning.faust_options(Settings(producer_linger_ms=2, commit_interval_seconds=0.5))
     assert options["producer_linger"] == 0.002 and options["broker_commit_interval"] == 0.5
+    assert options["producer_compression_type"] is None
+
+
+async def test_compressed_batches_are_what_aiokafka_can_write() -> None:
+    from aiokafka import AIOKafkaProducer
+
+    sizes = {}
+    for setting in ("none", "lz4"):
+        codec = tuning.faust_options(Settings(producer_compression=setting))["producer_compression_type"]
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", compression_type=codec)  # never started
+        batch = producer.create_batch()
+        for i in range(200):
+            batch.append(key=None, value=b'{"entry": "%d", "lines": []}' % i, timestamp=None, headers=[])
+        sizes[setting] = len(batch._build())  # the record batch as it would go to the broker
+    assert sizes["lz4"] * 3 < sizes["none"]
+    with pytest.raises(ValueError):
+        Settings(producer_compression="brotli")
 
 
 def test_the_worker_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch) -> None:
