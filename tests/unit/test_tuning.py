@@ -49,3 +49,24 @@ def test_the_worker_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch
     consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), None)  # type: ignore[arg-type]
     assert consumer._fetch_max_wait_ms == 7
     assert original is not AIOKafkaConsumerThread._create_worker_consumer
+
+
+def test_the_worker_runs_on_the_event_loop_it_is_given() -> None:
+    import asyncio
+
+    import uvloop
+
+    from agents.worker import use_event_loop
+
+    try:
+        for name, kind in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+            use_event_loop(name)
+            loop = asyncio.new_event_loop()
+            try:
+                assert isinstance(loop, kind) and (name == "uvloop") == isinstance(loop, uvloop.Loop)
+            finally:
+                loop.close()
+    finally:
+        asyncio.set_event_loop_policy(None)
+    with pytest.raises(ValueError):
+        Settings(event_loop="trio")
