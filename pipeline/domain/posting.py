@@ -338,16 +338,20 @@ def _lines(ctx: _Ctx, legs: list[Leg]) -> tuple[JournalLine, ...]:
             merged[(account, leg.side)] = [leg]
         else:
             group.append(leg)
-    lines = tuple(
-        JournalLine(account, side, group[0].amount, ccy, code, group[0].description) if len(group) == 1 else
-        JournalLine(account, side, sum((g.amount for g in group), ZERO), ccy, code, _shared_description(group))
-        for (account, side), group in merged.items())
+    lines: list[JournalLine] = []
+    net = ZERO                  # debits minus credits (one currency): ``imbalances``, without its dict
+    for (account, side), group in merged.items():
+        if len(group) == 1:
+            amount, description = group[0].amount, group[0].description
+        else:
+            amount, description = sum((g.amount for g in group), ZERO), _shared_description(group)
+        lines.append(JournalLine(account, side, amount, ccy, code, description))
+        net = net + amount if side == "DR" else net - amount
     if len(lines) > LINES_PER_ENTRY_MAX:
         raise _Reject(Reason.LINES_MISMATCH, f"{len(lines)} lines exceed {LINES_PER_ENTRY_MAX}")
-    off = imbalances(lines)
-    if off or not lines:
-        raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} is unbalanced: {off}")
-    return lines
+    if net or not lines:
+        raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} is unbalanced: {imbalances(lines)}")
+    return tuple(lines)
 
 
 def _shared_description(group: list[Leg]) -> str | None:
