@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.domain.outcomes import Outcome, Reason, Rejected
 from pipeline.domain.outliers import outlier_for
@@ -169,10 +169,10 @@ class ClassifyContext:
         return self.org_catalogs.get(org, self.catalog)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What happens to one classified event: posted, sent to review (with a suggested entry when one
-    can be built), or rejected with a reason."""
+    can be built), or rejected with a reason. (A named tuple: one is made per event, at a third of a
+    frozen dataclass's cost.)"""
 
     outcome: Outcome
     reason: Reason | None

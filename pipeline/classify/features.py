@@ -206,8 +206,9 @@ def _text_columns(text: str, tag: str) -> tuple[np.ndarray, frozenset[str], tupl
 
 
 @lru_cache(maxsize=4096)
-def _struct_columns(mcc: str | None, direction: str, source: str) -> np.ndarray:
-    return _columns(_struct_features(mcc, direction, source)[0])
+def _struct_columns(mcc: str | None, direction: str, source: str) -> tuple[np.ndarray, str | None]:
+    features, group = _struct_features(mcc, direction, source)
+    return _columns(features), group
 
 
 @lru_cache(maxsize=4096)
@@ -231,13 +232,13 @@ def _event_parts(event: object, parts: list[np.ndarray], evidence_out: list | No
     text, lex, tokens = _text_columns(description, "d") if description else _NO_TEXT
     cp_text, cp_lex, cp_tokens = _text_columns(counterparty, "c") if counterparty else _NO_TEXT
     mcc, direction, source = _structured(event)
-    struct = _struct_columns(mcc, direction, source)
+    struct, group = _struct_columns(mcc, direction, source)
     tail = _tail_columns(not tokens and not cp_tokens, amount_band(getattr(event, "amount", None),
                                                                    getattr(event, "currency", None)), direction)
     parts += (text, cp_text, struct, tail)
     if evidence_out is not None:
-        evidence_out.append(Evidence(lex | cp_lex, _struct_features(mcc, direction, source)[1], bool(mcc),
-                                     source == "card_feed", bool(counterparty), (*tokens, *cp_tokens), direction, mcc))
+        evidence_out.append(Evidence(lex | cp_lex if cp_lex else lex, group, bool(mcc), source == "card_feed",
+                                     bool(counterparty), tokens + cp_tokens if cp_tokens else tokens, direction, mcc))
     return len(text) + len(cp_text) + len(struct) + len(tail)
 
 

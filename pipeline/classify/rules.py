@@ -38,8 +38,8 @@ class StructuredResult:
 
 
 def _positive(amount: object) -> bool:
-    try:
-        return Decimal(str(amount)) > 0
+    try:     # a parsed event's amount is a Decimal already: no round trip through a string
+        return (amount if isinstance(amount, Decimal) else Decimal(str(amount))) > 0
     except (ArithmeticError, ValueError, TypeError):
         return False
 
