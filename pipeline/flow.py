@@ -249,7 +249,7 @@ def _classified(result: BatchResult, work: Work, env: ValidatedEnvelope, event: 
         result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
         return
     classification = {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
-                      "method": cls.method, "alternatives": [list(a) for a in cls.alternatives]}
+                      "method": cls.method, "alternatives": cls.alternatives}   # pairs: JSON arrays
     body = entry_to_json(decision.entry) if decision.entry is not None else None
     if decision.outcome == Outcome.POSTED:
         out = ClassifiedEnvelope(env, classification, body)

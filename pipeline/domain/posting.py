@@ -133,9 +133,9 @@ def _split(event: RawTransactionV1) -> Split:
         tax = event.tax.amount or ZERO
     net = taxable - tax
     _check_parts(event, net)
-    if net < 0:
+    if net < ZERO:
         raise _Reject(Reason.TAX_INVALID, f"tax {tax} exceeds the taxable amount {taxable}")
-    return Split(net=net, tax=tax, tip=tip)
+    return Split(net, tax, tip)
 
 
 def _check_parts(event: RawTransactionV1, net: Decimal) -> None:
