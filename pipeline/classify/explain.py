@@ -46,26 +46,25 @@ def _name_in_row(column: int, evidence) -> str | None:
 def _top_columns(prediction, weights: np.ndarray, rows: list[int]) -> list[list[str]]:
     """Per row of ``rows``, the ``TOP_FEATURES`` named features with the largest positive contribution to
     the chosen code."""
-    n = len(rows)
-    tops: list[list[str]] = [[] for _ in range(n)]
-    if prediction.matrix is None or not prediction.matrix.nnz or not n:
+    matrix = prediction.matrix
+    tops: list[list[str]] = [[] for _ in rows]
+    if matrix is None or not matrix.nnz or not rows:
         return tops
-    matrix = prediction.matrix[rows]
-    if not matrix.nnz:
-        return tops
-    counts = np.diff(matrix.indptr)
-    row_of = np.repeat(np.arange(n), counts)
-    contrib = matrix.data * weights[matrix.indices, prediction.best[rows][row_of]]
+    position = np.full(matrix.shape[0], -1)      # a row's place in ``rows`` (-1: not asked for)
+    position[rows] = np.arange(len(rows))
+    row_of = position[np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))]
+    asked = np.flatnonzero(row_of >= 0)          # the asked rows' entries, row by row, columns in order
+    columns, row_of = matrix.indices[asked], row_of[asked]
+    contrib = matrix.data[asked] * weights[columns, prediction.best[rows][row_of]]
     keep = np.flatnonzero(contrib > 0)
     # one sort for the whole batch: by row, then by contribution, largest first
     order = keep[np.lexsort((-contrib[keep], row_of[keep]))]
     sorted_rows = row_of[order]
-    starts = np.searchsorted(sorted_rows, np.arange(n))
+    starts = np.searchsorted(sorted_rows, np.arange(len(rows)))
     rank = np.arange(len(order)) - starts[sorted_rows]
     chosen = order[rank < 3 * TOP_FEATURES]      # spare candidates for generic or unnamed columns
     evidence = prediction.evidence
-    for r, col, value in zip(row_of[chosen].tolist(), matrix.indices[chosen].tolist(), contrib[chosen].tolist(),
-                             strict=True):
+    for r, col, value in zip(row_of[chosen].tolist(), columns[chosen].tolist(), contrib[chosen].tolist(), strict=True):
         if len(tops[r]) < TOP_FEATURES:
             name = _name_in_row(col, evidence[rows[r]])
             if name is not None:
