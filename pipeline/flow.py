@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from pipeline.domain.outcomes import Outcome, Reason, Rejected
@@ -201,12 +202,17 @@ def review_reason(code: str | None) -> Reason | None:
         return Reason.INCOMPLETE_EVENT
 
 
+@lru_cache(maxsize=16_384)     # confidences have four decimals: a few thousand values recur
+def _confidence(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
 def decide_event(event: Any, cls: Any, catalog: Any, histories: Any = None) -> Decision:
     built = build_entry(event, cls.smart_code, catalog, line_codes=cls.line_codes)
     if isinstance(built, Rejected):
         return Decision(built.outcome, built.reason, None, built.detail)
     block = review_reason(cls.reason) or catalog.auto_post_block(
-        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount)) or (
+        cls.smart_code, _confidence(cls.confidence), Decimal(event.amount)) or (
         outlier_for(histories, str(event.organization_id), cls.smart_code, Decimal(event.amount))
         if histories else None)
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)

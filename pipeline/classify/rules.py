@@ -11,8 +11,8 @@ this module only says which lines need it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from pipeline.classify.codes import GAIN, KIND_CODES, SHRINKAGE, SMART_CODE_RE, SUSPENSE, enum_value
 
@@ -29,8 +29,7 @@ _REQUIRED: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class StructuredResult:
+class StructuredResult(NamedTuple):
     smart_code: str
     confidence: float
     reason: str | None

@@ -331,7 +331,7 @@ def _lines(ctx: _Ctx, legs: list[Leg]) -> tuple[JournalLine, ...]:
         amount = leg.amount
         if not amount:              # zero legs (no tip, no tax) are dropped; zero fits every currency
             continue
-        if amount < 0 or not fits_currency(amount, ccy):
+        if amount < ZERO or not fits_currency(amount, ccy):
             raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} produced amount {amount} {ccy}")
         group = merged.get((account, leg.side))
         if group is None:
