@@ -32,7 +32,7 @@ from pipeline.classify.normalize import first_merchant_token, is_unspaced_script
 
 N_FEATURES = 2**18
 TOKEN_CACHE_MAX = 200_000
-TEXT_CACHE_MAX = 50_000   # whole descriptions and counterparty names
+TEXT_CACHE_MAX = 20_000   # whole descriptions and counterparty names (an entry is under 1 kB)
 STRUCT_WEIGHT = 3  # structured hints are repeated so they are not drowned by ~100 n-grams
 
 # Rough units per USD, only to put amounts in comparable bands; a wrong rate costs one band.

@@ -61,7 +61,7 @@ ALTERNATIVES_MAX = 3
 PSEUDONYM_PREFIX = "p:"
 PSEUDONYM_HEX_CHARS = 32
 PSEUDONYMS_CACHED_MAX = 65_536
-KEY_TOKENS_CACHED_MAX = 65_536  # descriptors and counterparty names: feeds repeat them, every lookup reads them
+KEY_TOKENS_CACHED_MAX = 20_000  # descriptors and counterparty names: feeds repeat them, every lookup reads them
 
 
 class MemoryError_(HeraError, ValueError):

@@ -31,7 +31,7 @@ from pipeline.domain.errors import HeraError
 FORMAT_VERSION = 3
 WARM_TOKENS_FILE = "warm_tokens.txt"
 VOCAB_FILE = "vocab.txt"
-BRAND_HITS_CACHED_MAX = 200_000
+BRAND_HITS_CACHED_MAX = 50_000
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 
