@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.classify import brands_known, calibration, familiarity
-from pipeline.classify.codes import allowed_codes, enum_value, short_name
+from pipeline.classify.codes import allowed_codes, short_name
 from pipeline.classify.features import N_FEATURES, featurize
 from pipeline.domain.errors import HeraError
 
@@ -104,7 +104,7 @@ class LinearModel:
         """Best code, calibrated confidence and probabilities for feed-line events."""
         evidence: list = []
         matrix = featurize(events, evidence)
-        directions = [enum_value(getattr(e, "direction", None)) for e in events]
+        directions = [e.direction for e in evidence]    # as featurize read it ("none" when absent)
         probs = self.probabilities(self.scores(matrix), directions)
         return self.calibrate(probs, evidence, matrix)
 
