@@ -218,5 +218,7 @@ def _batch_alternatives(prediction: Prediction, classes: list[str]) -> list[tupl
     values[:, 0] = np.round(conf, 4)
     out = []
     for codes, vals in zip(top.tolist(), values.tolist(), strict=True):
-        out.append(tuple((classes[c], v) for j, (c, v) in enumerate(zip(codes, vals, strict=True)) if j == 0 or v > 0))
+        alternatives = [(classes[codes[0]], vals[0])]          # the best, then the others with a share
+        alternatives += [(classes[c], v) for c, v in zip(codes[1:], vals[1:], strict=True) if v > 0]
+        out.append(tuple(alternatives))
     return out
