@@ -223,25 +223,33 @@ def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, sta
     """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
     (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
     from pipeline.classify.classifier import gc_paused
+
+    # a batch's garbage is acyclic: the collector would only rescan the heap. It resumes once the batch's
+    # temporaries (classifications, decisions) are gone, so its next pass scans only what the batch returns.
+    with gc_paused():
+        return _classify_and_decide(envelopes, ctx, stage, events)
+
+
+def _classify_and_decide(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, stage: str,
+                         events: list[Any] | None) -> tuple[BatchResult, Work]:
     from schemas.events import RawTransactionV1
 
-    with gc_paused():   # a batch's garbage is acyclic: the collector would only rescan the heap
-        events = [event if event is not None else RawTransactionV1.model_validate(env.event)
-                  for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
-        decided: dict[int, Decision] = {}
+    events = [event if event is not None else RawTransactionV1.model_validate(env.event)
+              for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
+    decided: dict[int, Decision] = {}
 
-        def review_bound(i: int, cls: Any) -> bool:
-            """Only a reviewer reads an explanation: the classifier builds none for the others."""
-            decided[i] = decision = decide_event(events[i], cls, ctx.catalog_for(str(events[i].organization_id)),
-                                                 ctx.histories)
-            return decision.outcome == Outcome.REVIEW
+    def review_bound(i: int, cls: Any) -> bool:
+        """Only a reviewer reads an explanation: the classifier builds none for the others."""
+        decided[i] = decision = decide_event(events[i], cls, ctx.catalog_for(str(events[i].organization_id)),
+                                             ctx.histories)
+        return decision.outcome == Outcome.REVIEW
 
-        classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory, explain=review_bound)
-        result, work = BatchResult(), Work()
-        for i, (env, event, cls) in enumerate(zip(envelopes, events, classifications, strict=True)):
-            org = str(event.organization_id)
-            decision = decided.get(i) or decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
-            _classified(result, work, env, event, cls, decision, org, stage)
+    classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory, explain=review_bound)
+    result, work = BatchResult(), Work()
+    for i, (env, event, cls) in enumerate(zip(envelopes, events, classifications, strict=True)):
+        org = str(event.organization_id)
+        decision = decided.get(i) or decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
+        _classified(result, work, env, event, cls, decision, org, stage)
     return result, work
 
 
