@@ -49,7 +49,7 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
 
     Records of one partition keep their order (one batch after the other); a record too large for
     an empty batch goes through ``producer.send`` on its own."""
-    by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = defaultdict(list)
+    by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes, Sequence[tuple[str, bytes]]]]] = defaultdict(list)
     counts: dict[str, int] = {}  # partitions per topic (waiting for the topic's metadata once)
     for msg in messages:
         if msg.topic not in counts:
@@ -58,7 +58,7 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
             partition = keyed_partition(msg.key, counts[msg.topic])
         else:
             partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
-        by_partition[(msg.topic, partition)].append((msg.key, msg.value, list(msg.headers or ())))
+        by_partition[(msg.topic, partition)].append((msg.key, msg.value, msg.headers or ()))
     futures: list[asyncio.Future[Any]] = []
     for (topic, partition), msgs in by_partition.items():
         batch = producer.create_batch()
@@ -70,7 +70,8 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
                 batch = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is not None:
                     continue
-            futures.append(await producer.send(topic, value, key=key, partition=partition, headers=headers or None))
+            futures.append(await producer.send(topic, value, key=key, partition=partition,
+                                               headers=list(headers) or None))
             batch = producer.create_batch()
         if batch.record_count():
             futures.append(await producer.send_batch(batch, topic, partition=partition))

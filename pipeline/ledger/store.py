@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 
 from pipeline.domain.entries import JournalEntry
 from pipeline.domain.errors import ensure
@@ -89,6 +90,16 @@ _ENTRY_TYPES = ("integer", "uuid", "uuid", "text", "text", "date", "text", "time
 _LINE_TYPES = ("uuid", "smallint", "uuid", "uuid", "text", "text", "text", "text", "text", "text")
 _AUDIT_TYPES = ("uuid", "bigint", "text", "timestamptz", "text", "text", "text", "jsonb", "text", "text")
 _PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False)   # json.dumps(payload, ensure_ascii=False), one encoder
+
+
+def _payload_text(payload: Any) -> str:
+    """An audit payload as JSON text for its JSONB column (the chain hashes the payload's canonical form,
+    not this text): orjson, or the standard library for what orjson refuses (e.g. integers beyond 64
+    bits)."""
+    try:
+        return orjson.dumps(payload).decode()
+    except TypeError:
+        return _PAYLOAD_JSON.encode(payload)
 _AUDIT_COLUMNS = ("organization_id", "seq", "record_key", "occurred_at", "actor", "action", "subject", "payload",
                   "prev_hash", "hash")
 _STAGE_ENTRY_COLUMNS = ("ord", *ENTRY_COLUMNS)
@@ -300,7 +311,7 @@ class LedgerStore:
             by_org[_require_uuid(rec.organization_id)].append(rec)
         chained: list[audit_chain.ChainedRow] = []
         rows: list[tuple] = []
-        encode = _PAYLOAD_JSON.encode
+        encode = _payload_text
         for org, recs in by_org.items():
             ensure(org in heads, f"audit head of {org} not locked")
             links = audit_chain.chain(recs, *heads[org], self._audit_key)
