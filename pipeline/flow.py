@@ -172,8 +172,8 @@ class ClassifyContext:
 
 class Decision(NamedTuple):
     """What happens to one classified event: posted, sent to review (with a suggested entry when one
-    can be built), or rejected with a reason. (A named tuple: one is made per event, at a third of a
-    frozen dataclass's cost.)"""
+    can be built), or rejected with a reason. A named tuple: one is made per event, and a frozen
+    dataclass costs several times more to make."""
 
     outcome: Outcome
     reason: Reason | None

@@ -11,7 +11,8 @@ to ship, stable across versions because MurmurHash3 is):
 - the merchant category code, its category by ISO 18245 range, and its first two digits;
 - direction, source, and a coarse USD-equivalent amount band.
 
-Token-level work is cached: real feeds repeat the same merchants, cities and channel words.
+Token-level work is cached, and so is a whole description's or counterparty's: real feeds repeat the same
+merchants, cities and channel words, and often the very same descriptor.
 """
 
 from __future__ import annotations

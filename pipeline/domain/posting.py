@@ -47,8 +47,8 @@ MONEY_IN_RECIPES = frozenset({"money_in", "refund"})
 MONEY_OUT_RECIPES = frozenset({"money_out", "expense", "loan_repayment"})
 
 
-# Leg, Split and _Ctx are named tuples: immutable like frozen dataclasses, and several times cheaper to
-# make (an entry makes about eight of them)
+# Leg, Split and _Ctx are named tuples: immutable like frozen dataclasses, and much cheaper to make
+# (every entry makes several of them)
 class Leg(NamedTuple):
     account: str          # standard account code (org overrides are applied at the end)
     side: Side
