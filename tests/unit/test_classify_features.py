@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from pipeline.classify import features
+from pipeline.classify.codes import enum_value
 from pipeline.classify.evaluate import DictEvent
 from pipeline.classify.training import load_corpus
+from schemas.events import Direction, Kind, Source
 
 HELDOUT = Path(__file__).resolve().parents[2] / "data" / "classifier" / "corpus_heldout.jsonl.gz"
 ODD = [DictEvent({"description": d, "counterparty": c, "mcc": m, "direction": "credit", "source": "bank_feed",
@@ -44,3 +47,10 @@ def test_rows_are_normalised_as_sklearn_does(events: list[DictEvent]) -> None:
     expected = normalize(raw, norm="l2")
     assert np.array_equal(matrix.indptr, expected.indptr) and np.array_equal(matrix.indices, expected.indices)
     assert np.array_equal(matrix.data, expected.data)             # bit for bit, not approximately
+
+
+@pytest.mark.parametrize("member", [*Direction, *Source, *Kind])
+def test_an_enum_member_reads_as_its_plain_value(member: StrEnum) -> None:
+    value = enum_value(member)
+    assert value == member.value and type(value) is str
+    assert enum_value(value) == value and enum_value(None) is None
