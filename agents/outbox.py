@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from aiokafka.partitioner import DefaultPartitioner
 
 _DEFAULT_PARTITIONER = DefaultPartitioner()
+_NO_HEADERS: list[tuple[str, bytes]] = []  # shared, never mutated
 
 
 class Message(NamedTuple):
@@ -58,7 +59,10 @@ async def produce_all(producer: Any, messages: Iterable[Message]) -> None:
             partition = keyed_partition(msg.key, counts[msg.topic])
         else:
             partition = producer._partition(msg.topic, msg.partition, None, None, msg.key, msg.value)
-        by_partition[(msg.topic, partition)].append((msg.key, msg.value, list(msg.headers or ())))
+        headers = msg.headers
+        if type(headers) is not list:  # aiokafka's C batch builder takes only a list (shared ones are not copied)
+            headers = list(headers) if headers else _NO_HEADERS
+        by_partition[(msg.topic, partition)].append((msg.key, msg.value, headers))
     futures: list[asyncio.Future[Any]] = []
     for (topic, partition), msgs in by_partition.items():
         batch = producer.create_batch()

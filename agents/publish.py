@@ -38,8 +38,11 @@ def org_partition(org: str, partitions: int) -> int:
     return keyed_partition(org.encode(), partitions)
 
 
+_SCHEMA_ONLY = {key: [header] for key, header in _SCHEMA_HEADERS.items()}  # shared: nobody mutates headers
+
+
 def with_schema(topic_key: str, headers: tuple[tuple[str, bytes], ...]) -> list[tuple[str, bytes]]:
-    return [_SCHEMA_HEADERS[topic_key], *headers]
+    return [_SCHEMA_HEADERS[topic_key], *headers] if headers else _SCHEMA_ONLY[topic_key]
 
 
 class Publisher:
@@ -49,18 +52,20 @@ class Publisher:
         self.app = app
         self.settings = settings
         self.raw_reader = raw_reader  # agents.raw_reader.RawReader: original bytes for dead letters
+        self._topics = {key: settings.topic(key) for key in SCHEMAS}
 
     def producer(self) -> Any:
         return self.app.producer._ensure_producer()
 
     async def publish(self, stage: str, result: BatchResult) -> None:
         """Produce every output of ``result`` and wait for the broker's acknowledgement of all."""
-        producer, settings = self.producer(), self.settings
-        if self.raw_reader is not None and any(e.needs_value for e in result.emits):
+        producer = self.producer()
+        if self.raw_reader is not None and any(e.origin is not None and not e.value for e in result.emits):
             with hop(stage, "dead_letter_originals"):
                 result.emits = await self.raw_reader.fill(result.emits)
         messages = [Message(w.topic, w.partition, w.key, w.value) for w in result.changelog]
-        messages += [Message(settings.topic(e.topic_key), None, e.key, e.value, with_schema(e.topic_key, e.headers))
+        topics = self._topics
+        messages += [Message(topics[e.topic_key], None, e.key, e.value, with_schema(e.topic_key, e.headers))
                      for e in result.emits]
         if result.audit:
             messages += await self._audit_messages(producer, stage, result.audit)

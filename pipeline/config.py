@@ -78,6 +78,10 @@ class Settings(BaseSettings):
                                          description="longest a worker's fetch waits on the broker for new records")
     producer_linger_ms: float = Field(default=0.0, ge=0, le=100,
                                       description="how long the worker's producer waits to fill a record batch")
+    producer_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
+        default="none", description="compression of the record batches a worker produces")
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="uvloop", description="the worker's event loop: uvloop (libuv, in C) or the standard library's")
     commit_interval_seconds: float = Field(default=0.25, gt=0, le=10,
                                            description="how often a worker commits the offsets it released")
     batch_in_flight_max: int = Field(default=2, ge=1, le=8,

@@ -246,7 +246,9 @@ def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
         "description": entry.description,
         "counterparty": entry.counterparty,
         "created_by": entry.created_by,
-        "lines": [{**line.to_json(), "smart_code": line.smart_code, "description": line.description}
+        # ``JournalLine.to_json``'s keys, then the line's smart code and description (inlined: per line)
+        "lines": [{"account": line.account, "side": line.side, "amount": str(line.amount), "currency": line.currency,
+                   "smart_code": line.smart_code, "description": line.description}
                   for line in entry.lines],
     }
 

@@ -19,9 +19,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from pipeline.domain.outcomes import Outcome, Reason
+from pipeline.domain.outcomes import Outcome, Reason, Rejected
+from pipeline.domain.outliers import outlier_for
+from pipeline.domain.posting import build_entry
 from pipeline.envelopes import (
     ClassifiedEnvelope,
     Emit,
@@ -31,6 +34,7 @@ from pipeline.envelopes import (
     dead_letter,
     dead_letter_from_envelope,
     dumps,
+    entry_to_json,
 )
 from pipeline.observability.metrics import observe_committed
 
@@ -167,10 +171,10 @@ class ClassifyContext:
         return self.org_catalogs.get(org, self.catalog)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What happens to one classified event: posted, sent to review (with a suggested entry when one
-    can be built), or rejected with a reason."""
+    can be built), or rejected with a reason. A named tuple: one is made per event, and a frozen
+    dataclass costs several times more to make."""
 
     outcome: Outcome
     reason: Reason | None
@@ -199,16 +203,17 @@ def review_reason(code: str | None) -> Reason | None:
         return Reason.INCOMPLETE_EVENT
 
 
-def decide_event(event: Any, cls: Any, catalog: Any, histories: Any = None) -> Decision:
-    from pipeline.domain.outliers import outlier_for
-    from pipeline.domain.posting import build_entry
-    from pipeline.domain.validate import Rejected
+@lru_cache(maxsize=16_384)     # confidences have four decimals: a few thousand values recur
+def _confidence(value: float) -> Decimal:
+    return Decimal(str(value))
 
+
+def decide_event(event: Any, cls: Any, catalog: Any, histories: Any = None) -> Decision:
     built = build_entry(event, cls.smart_code, catalog, line_codes=cls.line_codes)
     if isinstance(built, Rejected):
         return Decision(built.outcome, built.reason, None, built.detail)
     block = review_reason(cls.reason) or catalog.auto_post_block(
-        cls.smart_code, Decimal(str(cls.confidence)), Decimal(event.amount)) or (
+        cls.smart_code, _confidence(cls.confidence), Decimal(event.amount)) or (
         outlier_for(histories, str(event.organization_id), cls.smart_code, Decimal(event.amount))
         if histories else None)
     return Decision(Outcome.POSTED if block is None else Outcome.REVIEW, block, built)
@@ -218,35 +223,58 @@ def classify_batch(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, sta
                    events: list[Any] | None = None) -> tuple[BatchResult, Work]:
     """Classify validated envelopes. ``events``: their parsed events where the caller still holds them
     (a None is parsed again from the envelope, as an envelope read from the validated topic is)."""
-    from pipeline.envelopes import entry_to_json
+    from pipeline.classify.classifier import gc_paused
+
+    # a batch's garbage is acyclic: the collector would only rescan the heap. It resumes once the batch's
+    # temporaries (classifications, decisions) are gone, so its next pass scans only what the batch returns.
+    with gc_paused():
+        return _classify_and_decide(envelopes, ctx, stage, events)
+
+
+def _classify_and_decide(envelopes: list[ValidatedEnvelope], ctx: ClassifyContext, stage: str,
+                         events: list[Any] | None) -> tuple[BatchResult, Work]:
     from schemas.events import RawTransactionV1
 
-    result, work = BatchResult(), Work()
     events = [event if event is not None else RawTransactionV1.model_validate(env.event)
               for env, event in zip(envelopes, events or [None] * len(envelopes), strict=True)]
-    classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory)
-    for env, event, cls in zip(envelopes, events, classifications, strict=True):
+    decided: dict[int, Decision] = {}
+
+    def review_bound(i: int, cls: Any) -> bool:
+        """Only a reviewer reads an explanation: the classifier builds none for the others."""
+        decided[i] = decision = decide_event(events[i], cls, ctx.catalog_for(str(events[i].organization_id)),
+                                             ctx.histories)
+        return decision.outcome == Outcome.REVIEW
+
+    classifications = ctx.classifier.classify_batch(events, org_memory=ctx.memory, explain=review_bound)
+    result, work = BatchResult(), Work()
+    for i, (env, event, cls) in enumerate(zip(envelopes, events, classifications, strict=True)):
         org = str(event.organization_id)
-        decision = decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
-        if decision.outcome == Outcome.REJECTED:
-            reason = decision.reason or Reason.POISON
-            result.emits.append(dead_letter_from_envelope(env, reason, decision.detail, stage=stage))
-            result.count(Outcome.REJECTED, reason)
-            result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
-            continue
-        classification = {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
-                          "method": cls.method, "alternatives": [list(a) for a in cls.alternatives]}
-        body = entry_to_json(decision.entry) if decision.entry is not None else None
-        if decision.outcome == Outcome.POSTED:
-            out = ClassifiedEnvelope(env, classification, body)
-            result.emits.append(Emit("classified", org.encode(), dumps(out.to_json())))
-            work.to_post.append((out, decision.entry))
-            result.count("classified")
-        else:  # announced by ``queued_for_review`` once it is in the ledger
-            # the reviewer sees why: the evidence, the memory key that fired, what capped the confidence
-            work.reviews.append(ClassifiedEnvelope(env, {**classification, "explanation": cls.explanation}, body,
-                                                   str(decision.reason)))
+        decision = decided.get(i) or decide_event(event, cls, ctx.catalog_for(org), ctx.histories)
+        _classified(result, work, env, event, cls, decision, org, stage)
     return result, work
+
+
+def _classified(result: BatchResult, work: Work, env: ValidatedEnvelope, event: Any, cls: Any, decision: Decision,
+                org: str, stage: str) -> None:
+    """One classified event's outputs: dead letter, classified message and entry to post, or review item."""
+    if decision.outcome == Outcome.REJECTED:
+        reason = decision.reason or Reason.POISON
+        result.emits.append(dead_letter_from_envelope(env, reason, decision.detail, stage=stage))
+        result.count(Outcome.REJECTED, reason)
+        result.audit.append(audit_record(stage, org, event.event_id, "rejected", reason=str(reason)))
+        return
+    classification = {"smart_code": cls.smart_code, "confidence": round(cls.confidence, 4),
+                      "method": cls.method, "alternatives": cls.alternatives}   # pairs: JSON arrays
+    body = entry_to_json(decision.entry) if decision.entry is not None else None
+    if decision.outcome == Outcome.POSTED:
+        out = ClassifiedEnvelope(env, classification, body)
+        result.emits.append(Emit("classified", org.encode(), dumps(out.to_json())))
+        work.to_post.append((out, decision.entry))
+        result.count("classified")
+    else:  # announced by ``queued_for_review`` once it is in the ledger
+        # the reviewer sees why: the evidence, the memory key that fired, what capped the confidence
+        work.reviews.append(ClassifiedEnvelope(env, {**classification, "explanation": cls.explanation}, body,
+                                               str(decision.reason)))
 
 
 def queued_for_review(items: list[ClassifiedEnvelope], stage: str = "classify") -> BatchResult:

@@ -40,13 +40,15 @@ def meta_features(probabilities: np.ndarray, evidence: Sequence[Evidence], class
     top = np.clip(ordered[:, -1], 1e-9, 1 - 1e-9)
     margin = top - ordered[:, -2]
     logit = np.log(top) - np.log1p(-top)
-    index = {short_name(c): j for j, c in enumerate(classes)}
+    shorts = [short_name(c) for c in classes]
+    index = {name: j for j, name in enumerate(shorts)}
+    best_names = [shorts[b] for b in best.tolist()]
     group = np.array([index.get(e.mcc_group, -1) if e.mcc_group else -1 for e in evidence])
-    lex_has_best = np.array([short_name(classes[b]) in e.lexicon for b, e in zip(best, evidence, strict=True)])
+    lex_has_best = np.array([name in e.lexicon for name, e in zip(best_names, evidence, strict=True)])
     any_lex = np.array([bool(e.lexicon) for e in evidence])
     multi_lex = np.array([len(e.lexicon) > 1 for e in evidence])
     hits = brand_hits if brand_hits is not None else [None] * len(evidence)
-    brand_agrees = np.array([h is not None and h == short_name(classes[b]) for b, h in zip(best, hits, strict=True)])
+    brand_agrees = np.array([h is not None and h == name for name, h in zip(best_names, hits, strict=True)])
     brand_disagrees = np.array([h is not None for h in hits]) & ~brand_agrees
     has_mcc = np.array([e.has_mcc for e in evidence])
     card = np.array([e.card_feed for e in evidence])

@@ -13,7 +13,8 @@ Order of evidence for one event:
 4. The text model (``model.LinearModel``) → calibrated ``model`` classification, capped when the
    line is unfamiliar (``familiarity.py``).
 
-Every result carries ``explanation`` (``explain.py``).
+Every result carries ``explanation`` (``explain.py``); a caller that needs only some model answers explained
+says which (``classify_batch(explain=...)``: the worker explains only what goes to review).
 
 ``classify_batch`` featurises all model-bound lines at once: the model is a sparse matrix
 product, so throughput is set by feature extraction (token-level caching makes repeats cheap).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -74,11 +75,15 @@ class Classifier:
         thresholds = json.loads(thresholds_file.read_text()) if thresholds_file.exists() else {}
         return cls(model, thresholds, warm=warm)
 
-    def classify_batch(self, events: Sequence[object], *, org_memory=None) -> list[Classification]:
-        with _gc_paused():
-            return self._classify_batch(events, org_memory)
+    def classify_batch(self, events: Sequence[object], *, org_memory=None,
+                       explain: Callable[[int, Classification], bool] | None = None) -> list[Classification]:
+        """One classification per event. ``explain(i, classification)``: whether the model's classification
+        of event ``i`` needs its explanation (the others carry None); without it, every one has it."""
+        with gc_paused():
+            return self._classify_batch(events, org_memory, explain)
 
-    def _classify_batch(self, events: Sequence[object], org_memory) -> list[Classification]:
+    def _classify_batch(self, events: Sequence[object], org_memory,
+                        explain: Callable[[int, Classification], bool] | None) -> list[Classification]:
         results: list[Classification | None] = [None] * len(events)
         model_rows: list[tuple[int, int | None, object]] = []   # (event index, bill line index, model input)
         structured: dict[int, tuple] = {}
@@ -100,12 +105,19 @@ class Classifier:
             results[i] = found
             if found is None:
                 model_rows.append((i, None, event))
-        if model_rows:
-            self._apply_model(model_rows, results, structured, hints)
+        unexplained: dict[int, tuple[int, dict]] = {}
+        prediction = self._apply_model(model_rows, results, structured, hints, unexplained) if model_rows else None
         for i, (rule, line_codes) in structured.items():
             results[i] = self._structured_result(events[i], rule, line_codes)
-        return [hint_checked(event, cls) for event, cls in zip(events, cast("list[Classification]", results),
-                                                                strict=True)]
+        out = [hint_checked(event, cls) for event, cls in zip(events, cast("list[Classification]", results),
+                                                               strict=True)]
+        if unexplained:
+            wanted = [i for i in unexplained if explain is None or explain(i, out[i])]
+            explanations = model_explanations(prediction, self.model.weights, self.model.vocabulary,
+                                              [unexplained[i][0] for i in wanted])
+            for i, explanation in zip(wanted, explanations, strict=True):
+                out[i] = replace(out[i], explanation={**explanation, **unexplained[i][1]})
+        return out
 
     def classify(self, event: object, *, org_memory=None) -> Classification:
         return self.classify_batch([event], org_memory=org_memory)[0]
@@ -122,10 +134,12 @@ class Classifier:
         return org_memory.lookup(enum_value(getattr(event, "organization_id", None)) or "", event)
 
     def _apply_model(self, rows: list[tuple[int, int | None, object]], results: list, structured: dict,
-                     hints: dict[int, Classification]) -> None:
+                     hints: dict[int, Classification], unexplained: dict[int, tuple[int, dict]]) -> Prediction:
+        """The model's answers for ``rows``: feed lines into ``results`` (their explanations still to build:
+        ``unexplained`` maps the event to its prediction row and what a memory hint adds), bill lines into
+        ``structured``."""
         prediction = self.model.predict([row[2] for row in rows])
         alts = _batch_alternatives(prediction, self.model.classes)
-        explanations = model_explanations(prediction, self.model.weights, self.model.vocabulary)
         classes = self.model.classes
         best = prediction.best.tolist()
         confidences = np.round(prediction.confidence, 4).tolist()
@@ -133,10 +147,12 @@ class Classifier:
             code = classes[best[k]]
             confidence = confidences[k]
             if line is None:
-                results[i] = _with_hint(Classification(code, confidence, alts[k], "model", explanation=explanations[k]),
-                                        hints.get(i))
+                results[i], extra = _with_hint(Classification(code, confidence, alts[k], "model"), hints.get(i))
+                if extra is not None:
+                    unexplained[i] = (k, extra)
             else:
                 structured[i][1][line] = (code, confidence)
+        return prediction
 
     @staticmethod
     def _structured_result(event: object, rule, line_codes: dict[int, tuple[str, float]]) -> Classification:
@@ -152,15 +168,16 @@ class Classifier:
                                            "reason": reason, "capped_by": None})
 
 
-def _with_hint(model: Classification, hint: Classification | None) -> Classification:
-    """Merge a one-decision memory hint with the model's answer (see the module docstring)."""
+def _with_hint(model: Classification, hint: Classification | None) -> tuple[Classification, dict | None]:
+    """Merge a one-decision memory hint with the model's answer (see the module docstring); and, when
+    the answer is the model's, what the hint adds to the model's explanation (None: the hint's stands)."""
     if hint is None:
-        return model
+        return model, {}
     memory_key = (hint.explanation or {}).get("memory_key")
     if hint.smart_code == model.smart_code:
-        return replace(model, explanation={**(model.explanation or {}), "memory_hint": memory_key, "hint_agrees": True})
+        return model, {"memory_hint": memory_key, "hint_agrees": True}
     explanation = {**(hint.explanation or {}), "model_code": model.smart_code, "model_confidence": model.confidence}
-    return replace(hint, explanation=explanation)
+    return replace(hint, explanation=explanation), None
 
 
 def hint_checked(event: object, cls: Classification) -> Classification:
@@ -172,7 +189,7 @@ def hint_checked(event: object, cls: Classification) -> Classification:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector during a batch.
 
     A batch allocates many short-lived, acyclic objects; the collector would otherwise rescan the
@@ -201,5 +218,7 @@ def _batch_alternatives(prediction: Prediction, classes: list[str]) -> list[tupl
     values[:, 0] = np.round(conf, 4)
     out = []
     for codes, vals in zip(top.tolist(), values.tolist(), strict=True):
-        out.append(tuple((classes[c], v) for j, (c, v) in enumerate(zip(codes, vals, strict=True)) if j == 0 or v > 0))
+        alternatives = [(classes[codes[0]], vals[0])]          # the best, then the others with a share
+        alternatives += [(classes[c], v) for c, v in zip(codes[1:], vals[1:], strict=True) if v > 0]
+        out.append(tuple(alternatives))
     return out

@@ -19,6 +19,8 @@ at a code the catalog does not have (tests/unit/test_classify_codes_catalog.py c
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pipeline.domain import catalog as _catalog
 from pipeline.domain.errors import CatalogError
 
@@ -113,6 +115,8 @@ def enum_value(value: object) -> str | None:
     """A plain string for an enum member or a string; ``None`` stays ``None``."""
     if value is None:
         return None
+    if isinstance(value, StrEnum):      # its text is its value: no trip through Enum's ``value`` property
+        return str.__str__(value)
     raw = getattr(value, "value", value)
     return str(raw)
 

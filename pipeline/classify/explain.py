@@ -43,40 +43,50 @@ def _name_in_row(column: int, evidence) -> str | None:
     return None
 
 
-def _top_columns(prediction, weights: np.ndarray) -> list[list[str]]:
-    """Per row, the ``TOP_FEATURES`` named features with the largest positive contribution to the chosen code."""
+def _top_columns(prediction, weights: np.ndarray, rows: list[int]) -> list[list[str]]:
+    """Per row of ``rows``, the ``TOP_FEATURES`` named features with the largest positive contribution to
+    the chosen code."""
     matrix = prediction.matrix
-    n = len(prediction.best)
-    tops: list[list[str]] = [[] for _ in range(n)]
-    if matrix is None or not matrix.nnz:
+    tops: list[list[str]] = [[] for _ in rows]
+    if matrix is None or not matrix.nnz or not rows:
         return tops
-    counts = np.diff(matrix.indptr)
-    rows = np.repeat(np.arange(n), counts)
-    contrib = matrix.data * weights[matrix.indices, prediction.best[rows]]
+    position = np.full(matrix.shape[0], -1)      # a row's place in ``rows`` (-1: not asked for)
+    position[rows] = np.arange(len(rows))
+    row_of = position[np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))]
+    asked = np.flatnonzero(row_of >= 0)          # the asked rows' entries, row by row, columns in order
+    columns, row_of = matrix.indices[asked], row_of[asked]
+    contrib = matrix.data[asked] * weights[columns, prediction.best[rows][row_of]]
     keep = np.flatnonzero(contrib > 0)
     # one sort for the whole batch: by row, then by contribution, largest first
-    order = keep[np.lexsort((-contrib[keep], rows[keep]))]
-    sorted_rows = rows[order]
-    starts = np.searchsorted(sorted_rows, np.arange(n))
+    order = keep[np.lexsort((-contrib[keep], row_of[keep]))]
+    sorted_rows = row_of[order]
+    starts = np.searchsorted(sorted_rows, np.arange(len(rows)))
     rank = np.arange(len(order)) - starts[sorted_rows]
     chosen = order[rank < 3 * TOP_FEATURES]      # spare candidates for generic or unnamed columns
     evidence = prediction.evidence
-    for r, col, value in zip(rows[chosen].tolist(), matrix.indices[chosen].tolist(), contrib[chosen].tolist(), strict=True):
+    for r, col, value in zip(row_of[chosen].tolist(), columns[chosen].tolist(), contrib[chosen].tolist(), strict=True):
         if len(tops[r]) < TOP_FEATURES:
-            name = _name_in_row(col, evidence[r])
+            name = _name_in_row(col, evidence[rows[r]])
             if name is not None:
                 tops[r].append(f"{name}:{value:+.2f}")
     return tops
 
 
-def model_explanations(prediction, weights: np.ndarray, vocabulary: frozenset[str]) -> list[dict]:
-    """One explanation dict per row of ``prediction`` (a ``model.Prediction``)."""
-    tops = _top_columns(prediction, weights)
+def model_explanations(prediction, weights: np.ndarray, vocabulary: frozenset[str],
+                       rows: list[int] | None = None) -> list[dict]:
+    """One explanation dict per row of ``prediction`` (a ``model.Prediction``), or per row of ``rows``."""
+    rows = list(range(len(prediction.best))) if rows is None else rows
+    tops = _top_columns(prediction, weights, rows)
     unfamiliar = prediction.unfamiliar
-    shares = np.round(unfamiliar[:, 0], 2).tolist() if unfamiliar is not None else [None] * len(tops)
-    capped = prediction.capped_by or (None,) * len(tops)
-    return [{"method": "model", "top_features": tops[i], "lexicon": sorted(e.lexicon), "mcc_category": e.mcc_group,
-             "mcc_description": mcc_description(e.mcc), "unknown_share": shares[i],
-             "unknown_tokens": list(familiarity.unknown_words(e.tokens, vocabulary)[:UNKNOWN_TOKENS_MAX]),
-             "capped_by": capped[i]}
-            for i, e in enumerate(prediction.evidence)]
+    shares = np.round(unfamiliar[rows, 0], 2).tolist() if unfamiliar is not None else [None] * len(rows)
+    capped = prediction.capped_by or (None,) * len(prediction.best)
+    evidence = prediction.evidence
+    out = []
+    for k, row in enumerate(rows):
+        e = evidence[row]
+        out.append({"method": "model", "top_features": tops[k], "lexicon": sorted(e.lexicon),
+                    "mcc_category": e.mcc_group, "mcc_description": mcc_description(e.mcc),
+                    "unknown_share": shares[k],
+                    "unknown_tokens": list(familiarity.unknown_words(e.tokens, vocabulary)[:UNKNOWN_TOKENS_MAX]),
+                    "capped_by": capped[row]})
+    return out

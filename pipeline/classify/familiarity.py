@@ -76,11 +76,11 @@ def unknown_words(tokens: tuple[str, ...], vocabulary: frozenset[str]) -> tuple[
 
 def signals(evidence: Sequence, vocabulary: frozenset[str]) -> np.ndarray:
     """Rows of (unknown_share, no_known, no_lexicon, foreign_script, short), floats."""
-    out = np.zeros((len(evidence), N_SIGNALS), dtype=np.float64)
-    for i, e in enumerate(evidence):
+    rows = []
+    for e in evidence:
         share, none_known, foreign, short, _ = _of_tokens(e.tokens, vocabulary)
-        out[i] = (share, none_known, not e.lexicon, foreign, short)
-    return out
+        rows.append((share, none_known, float(not e.lexicon), foreign, short))
+    return np.array(rows, dtype=np.float64).reshape(len(evidence), N_SIGNALS)
 
 
 def caps(sig: np.ndarray, has_mcc: np.ndarray, lexicon_agrees: np.ndarray,

@@ -11,7 +11,8 @@ to ship, stable across versions because MurmurHash3 is):
 - the merchant category code, its category by ISO 18245 range, and its first two digits;
 - direction, source, and a coarse USD-equivalent amount band.
 
-Token-level work is cached: real feeds repeat the same merchants, cities and channel words.
+Token-level work is cached, and so is a whole description's or counterparty's: real feeds repeat the same
+merchants, cities and channel words, and often the very same descriptor.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
-from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils import murmurhash3_32
 
 from pipeline.classify.codes import enum_value
@@ -33,6 +33,7 @@ from pipeline.classify.normalize import first_merchant_token, is_unspaced_script
 
 N_FEATURES = 2**18
 TOKEN_CACHE_MAX = 200_000
+TEXT_CACHE_MAX = 20_000   # whole descriptions and counterparty names (an entry is under 1 kB)
 STRUCT_WEIGHT = 3  # structured hints are repeated so they are not drowned by ~100 n-grams
 
 # Rough units per USD, only to put amounts in comparable bands; a wrong rate costs one band.
@@ -150,17 +151,16 @@ class Evidence(NamedTuple):
 
 
 def event_columns(event: object, evidence_out: list | None = None) -> list[int]:
-    """Hashed feature columns of one feed-line event (repeats add weight)."""
-    columns: list[int] = []
-    strs = _event_features(event, columns, False, evidence_out)
-    columns.extend(map(feature_index, strs))
-    return columns
+    """Hashed feature columns of one feed-line event (repeats add weight; the order means nothing)."""
+    parts: list[np.ndarray] = []
+    _event_parts(event, parts, evidence_out)
+    return np.concatenate(parts).tolist()
 
 
 def event_features(event: object) -> list[str]:
-    """Readable feature strings of one event, for inspection and tests."""
+    """Readable feature strings of one event, for inspection and tests (``event_columns``, unhashed)."""
     tokens: list[str] = []
-    strs = _event_features(event, tokens, True, None)
+    strs = _event_features(event, tokens)
     return tokens + strs
 
 
@@ -180,36 +180,80 @@ def _struct_features(mcc: str | None, direction: str, source: str) -> tuple[tupl
     return tuple(struct * STRUCT_WEIGHT), group
 
 
-@lru_cache(maxsize=4096)
-def _struct_columns(mcc: str | None, direction: str, source: str) -> tuple[int, ...]:
-    return tuple(feature_index(f) for f in _struct_features(mcc, direction, source)[0])
-
-
-def _event_features(event: object, tokens_out: list, expand: bool, evidence_out: list | None) -> list[str]:
-    """Text and amount features as strings; structured features as cached columns (or strings)."""
-    strs: list[str] = []
-    lex: set[str] = set()
-    counterparty = getattr(event, "counterparty", None)
-    tokens = _text_features(getattr(event, "description", None), tokens_out, strs, "d", expand, lex)
-    cp_tokens = _text_features(counterparty, tokens_out, strs, "c", expand, lex)
-    if not tokens and not cp_tokens:
-        strs.append("empty")
-    mcc = getattr(event, "mcc", None)
-    mcc = str(mcc).strip() or None if mcc else None
-    direction = enum_value(getattr(event, "direction", None)) or "none"
-    source = enum_value(getattr(event, "source", None)) or "none"
-    struct, group = _struct_features(mcc, direction, source)
-    if expand:
-        strs.extend(struct)
-    else:
-        tokens_out.extend(_struct_columns(mcc, direction, source))
-    if evidence_out is not None:
-        evidence_out.append(Evidence(frozenset(lex), group, bool(mcc), source == "card_feed", bool(counterparty),
-                                     (*tokens, *cp_tokens), direction, mcc))
-    band = amount_band(getattr(event, "amount", None), getattr(event, "currency", None))
+def _tail_features(empty: bool, band: str, direction: str) -> list[str]:
+    """The event's last features: no text at all, and the amount band."""
+    strs = ["empty"] if empty else []
     if band:
         strs += ["amt:" + band, "amtd:" + direction + band]
     return strs
+
+
+def _columns(features: Sequence[str]) -> np.ndarray:
+    """Hashed columns of feature strings, as a read-only array (it is cached and shared)."""
+    columns = np.fromiter(map(feature_index, features), dtype=np.int32, count=len(features))
+    columns.flags.writeable = False
+    return columns
+
+
+@lru_cache(maxsize=TEXT_CACHE_MAX)
+def _text_columns(text: str, tag: str) -> tuple[np.ndarray, frozenset[str], tuple[str, ...]]:
+    """Columns, keyword categories and tokens of one description (``tag`` "d") or counterparty ("c"),
+    cached: feeds repeat the same descriptors, and an event's columns are then a few array lookups."""
+    columns: list[int] = []
+    strs: list[str] = []
+    lex: set[str] = set()
+    tokens = _text_features(text, columns, strs, tag, False, lex)
+    return np.concatenate([np.array(columns, dtype=np.int32), _columns(strs)]), frozenset(lex), tokens
+
+
+@lru_cache(maxsize=4096)
+def _struct_columns(mcc: str | None, direction: str, source: str) -> tuple[np.ndarray, str | None]:
+    features, group = _struct_features(mcc, direction, source)
+    return _columns(features), group
+
+
+@lru_cache(maxsize=4096)
+def _tail_columns(empty: bool, band: str, direction: str) -> np.ndarray:
+    return _columns(_tail_features(empty, band, direction))
+
+
+_NO_TEXT: tuple[np.ndarray, frozenset[str], tuple[str, ...]] = (_columns(()), frozenset(), ())
+
+
+def _structured(event: object) -> tuple[str | None, str, str]:
+    """The event's MCC (None when blank), direction and source, as feature values."""
+    mcc = getattr(event, "mcc", None)
+    mcc = str(mcc).strip() or None if mcc else None
+    return mcc, enum_value(getattr(event, "direction", None)) or "none", enum_value(getattr(event, "source", None)) or "none"
+
+
+def _event_parts(event: object, parts: list[np.ndarray], evidence_out: list | None) -> int:
+    """Append the event's columns to ``parts`` as (cached, read-only) arrays; return how many there are."""
+    description, counterparty = getattr(event, "description", None), getattr(event, "counterparty", None)
+    text, lex, tokens = _text_columns(description, "d") if description else _NO_TEXT
+    cp_text, cp_lex, cp_tokens = _text_columns(counterparty, "c") if counterparty else _NO_TEXT
+    mcc, direction, source = _structured(event)
+    struct, group = _struct_columns(mcc, direction, source)
+    tail = _tail_columns(not tokens and not cp_tokens, amount_band(getattr(event, "amount", None),
+                                                                   getattr(event, "currency", None)), direction)
+    parts += (text, cp_text, struct, tail)
+    if evidence_out is not None:
+        evidence_out.append(Evidence(lex | cp_lex if cp_lex else lex, group, bool(mcc), source == "card_feed",
+                                     bool(counterparty), tokens + cp_tokens if cp_tokens else tokens, direction, mcc))
+    return len(text) + len(cp_text) + len(struct) + len(tail)
+
+
+def _event_features(event: object, tokens_out: list[str]) -> list[str]:
+    """``_event_parts``' features as strings: token features to ``tokens_out``, the others returned."""
+    strs: list[str] = []
+    lex: set[str] = set()
+    tokens = _text_features(getattr(event, "description", None), tokens_out, strs, "d", True, lex)
+    cp_tokens = _text_features(getattr(event, "counterparty", None), tokens_out, strs, "c", True, lex)
+    mcc, direction, source = _structured(event)
+    strs.extend(_struct_features(mcc, direction, source)[0])
+    return strs + _tail_features(not tokens and not cp_tokens,
+                                 amount_band(getattr(event, "amount", None), getattr(event, "currency", None)),
+                                 direction)
 
 
 def featurize(events: Sequence[object], evidence_out: list | None = None) -> sparse.csr_matrix:
@@ -217,16 +261,28 @@ def featurize(events: Sequence[object], evidence_out: list | None = None) -> spa
 
     With ``evidence_out``, also appends each event's ``Evidence`` (for calibration).
     """
-    columns: list[int] = []
-    indptr = [0]
-    for event in events:
-        columns.extend(event_columns(event, evidence_out))
-        indptr.append(len(columns))
-    indices = np.asarray(columns, dtype=np.int32)
+    parts: list[np.ndarray] = []
+    indptr = np.zeros(len(events) + 1, dtype=np.int64)
+    for i, event in enumerate(events, start=1):
+        indptr[i] = _event_parts(event, parts, evidence_out)
+    np.cumsum(indptr, out=indptr)
+    indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
     data = np.ones(len(indices), dtype=np.float64)
-    matrix = sparse.csr_matrix((data, indices, np.asarray(indptr, dtype=np.int64)), shape=(len(events), N_FEATURES))
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=(len(events), N_FEATURES))
     matrix.sum_duplicates()
-    return l2_normalize(matrix, norm="l2", copy=False)
+    _normalize_rows(matrix)
+    return matrix
+
+
+def _normalize_rows(matrix: sparse.csr_matrix) -> None:
+    """Scale each row to unit L2 norm in place (an all-zero row stays as it is), as sklearn's
+    ``normalize(norm="l2")`` does: the same sums in the same order, without its per-call checks."""
+    counts = np.diff(matrix.indptr)
+    squares = np.bincount(np.repeat(np.arange(len(counts)), counts), weights=matrix.data * matrix.data,
+                          minlength=len(counts))
+    norms = np.sqrt(squares)
+    norms[norms == 0.0] = 1.0
+    matrix.data /= np.repeat(norms, counts)
 
 
 def warm(tokens: list[str]) -> None:
@@ -247,6 +303,7 @@ def token_counts(events) -> dict[str, int]:
 
 def clear_caches() -> None:
     """Forget cached token features (for cold-start benchmarks)."""
+    _text_columns.cache_clear()
     _token_entry.cache_clear()
     _token_columns.cache_clear()
     token_feature_names.cache_clear()

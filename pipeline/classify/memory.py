@@ -61,6 +61,7 @@ ALTERNATIVES_MAX = 3
 PSEUDONYM_PREFIX = "p:"
 PSEUDONYM_HEX_CHARS = 32
 PSEUDONYMS_CACHED_MAX = 65_536
+KEY_TOKENS_CACHED_MAX = 20_000  # descriptors and counterparty names: feeds repeat them, every lookup reads them
 
 
 class MemoryError_(HeraError, ValueError):
@@ -98,6 +99,7 @@ class _OrgState:
                 / (self.agree + self.disagree + CONSISTENCY_PRIOR_WEIGHT))
 
 
+@lru_cache(maxsize=KEY_TOKENS_CACHED_MAX)
 def _key_tokens(text: str | None) -> tuple[str, ...]:
     """Merchant tokens without gateway prefixes, channel words and place words (unless only places remain).
 

@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.classify import brands_known, calibration, familiarity
-from pipeline.classify.codes import allowed_codes, enum_value, short_name
+from pipeline.classify.codes import allowed_codes, short_name
 from pipeline.classify.features import N_FEATURES, featurize
 from pipeline.domain.errors import HeraError
 
 FORMAT_VERSION = 3
 WARM_TOKENS_FILE = "warm_tokens.txt"
 VOCAB_FILE = "vocab.txt"
+BRAND_HITS_CACHED_MAX = 50_000
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 
@@ -76,6 +77,7 @@ class LinearModel:
         self.brands = dict(brands or {})
         self._short_names = [short_name(c) for c in self.classes]
         self._mask_table = np.vstack([self._mask_for(d) for d in ("debit", "credit", None)])
+        self._brand_hits: dict[tuple[str, ...], str | None] = {}
 
     def _mask_for(self, direction: str | None) -> np.ndarray:
         allowed = allowed_codes(direction)
@@ -102,14 +104,14 @@ class LinearModel:
         """Best code, calibrated confidence and probabilities for feed-line events."""
         evidence: list = []
         matrix = featurize(events, evidence)
-        directions = [enum_value(getattr(e, "direction", None)) for e in events]
+        directions = [e.direction for e in evidence]    # as featurize read it ("none" when absent)
         probs = self.probabilities(self.scores(matrix), directions)
         return self.calibrate(probs, evidence, matrix)
 
     def calibrate(self, probs: np.ndarray, evidence: list, matrix: object = None) -> Prediction:
         """Calibrated confidence of the top code, then the familiarity caps."""
         unfamiliar = familiarity.signals(evidence, self.vocabulary)
-        brand_hits = [brands_known.lookup(e.tokens, self.brands) for e in evidence] if self.brands else None
+        brand_hits = [self._brand(e.tokens) for e in evidence] if self.brands else None
         design = calibration.meta_features(probs, evidence, self.classes, unfamiliar, brand_hits)
         confidence = calibration.apply(design, self.cal_coef, self.cal_intercept)
         best = probs.argmax(axis=1)
@@ -128,6 +130,16 @@ class LinearModel:
         confidence = np.minimum(confidence, ceiling)
         return Prediction(best, confidence, probs[np.arange(len(best)), best], probs, tuple(evidence), unfamiliar,
                           capped, matrix)
+
+    def _brand(self, tokens: tuple[str, ...]) -> str | None:
+        """``brands_known.lookup`` in this model's table, remembered per token tuple (feeds repeat them)."""
+        try:
+            return self._brand_hits[tokens]
+        except KeyError:
+            hit = brands_known.lookup(tokens, self.brands)
+            if len(self._brand_hits) < BRAND_HITS_CACHED_MAX:
+                self._brand_hits[tokens] = hit
+            return hit
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ this module only says which lines need it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from pipeline.classify.codes import GAIN, KIND_CODES, SHRINKAGE, SMART_CODE_RE, SUSPENSE, enum_value
 
@@ -29,8 +29,7 @@ _REQUIRED: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class StructuredResult:
+class StructuredResult(NamedTuple):
     smart_code: str
     confidence: float
     reason: str | None
@@ -38,8 +37,8 @@ class StructuredResult:
 
 
 def _positive(amount: object) -> bool:
-    try:
-        return Decimal(str(amount)) > 0
+    try:     # a parsed event's amount is a Decimal already: no round trip through a string
+        return (amount if isinstance(amount, Decimal) else Decimal(str(amount))) > 0
     except (ArithmeticError, ValueError, TypeError):
         return False
 

@@ -49,17 +49,18 @@ def refuse_external(settings: Settings, what: str, yes: bool) -> None:
 
 def with_cleanup(settings: Settings, label: str, keep: bool, run: object) -> dict:
     """Run ``run()``; then delete the topics and consumer groups it created (named
-    ``<prefix><label>-…``), unless ``keep``. The summary says how many."""
-    from pipeline.devtools.live import delete_run_names, ensure_services, kafka_names
+    ``<prefix><label>-<run id>.…``), unless ``keep``. The summary says how many."""
+    from pipeline.devtools.live import RUN_PREFIXES, delete_run_names, ensure_services, kafka_names
 
     ensure_services(settings)
     bootstrap_of(settings)
     before = asyncio.run(kafka_names(settings))
+    started = len(RUN_PREFIXES)
     try:
         summary: dict = run()  # type: ignore[operator]
     finally:
         if not keep:
-            cleaned = asyncio.run(delete_run_names(settings, f"{settings.topic_prefix}{label}-", before))
+            cleaned = asyncio.run(delete_run_names(settings, RUN_PREFIXES[started:], before))
             click.echo(f"hera: deleted {cleaned['topics_deleted']} topics and {cleaned['groups_deleted']} "
                        f"consumer groups of this {label}", err=True)
     summary["cleanup"] = "kept" if keep else "deleted"

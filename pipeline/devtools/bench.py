@@ -297,8 +297,9 @@ def _run_rate_bench(settings: Settings, rate: float, duration_seconds: float, wo
                                      "HERA_WORKER_ID": f"bench-{i}", "HERA_PROFILE_FILE": str(profiles[i])})
              for i in range(workers)]
     keys = [org_key(value) for value in events]  # a producer knows its events' organisations
+    budget = cpu_budget(settings, procs, scratch_database="HERA_DATABASE_URL" in env)
     try:
-        pipeline = asyncio.run(_drive_open_loop(settings, events, keys, rate, workers, drain_seconds))
+        pipeline = asyncio.run(_drive_open_loop(settings, events, keys, rate, workers, drain_seconds, budget))
     finally:
         for proc in procs:
             stop_worker(proc)
@@ -308,7 +309,7 @@ def _run_rate_bench(settings: Settings, rate: float, duration_seconds: float, wo
 
 
 async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[bytes | None], rate: float,
-                           workers: int, drain_seconds: float) -> dict[str, Any]:
+                           workers: int, drain_seconds: float, budget: Any) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -325,6 +326,7 @@ async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[b
         with progress:
             offered = progress.add_task("offered", total=len(events))
             done = progress.add_task("accounted for", total=len(events))
+            budget.start()
             started = time.monotonic()
             sending = asyncio.ensure_future(offer(producer, settings.topic("raw"), events, keys, rate,
                                                   lambda n: progress.update(offered, completed=n)))
@@ -335,6 +337,7 @@ async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[b
             futures = await sending
             progress.update(offered, completed=len(events))
             elapsed = time.monotonic() - started
+            budget.stop()
             metas = await asyncio.gather(*[f for f, _ in futures])
     finally:
         await producer.stop()
@@ -347,7 +350,7 @@ async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[b
             "events_per_second": round(len(mine) / elapsed, 1), "warm_up_events": warm,
             "posted": counts["posted"], "review": counts["review"], "rejected": counts["rejected"],
             "duplicate": counts["duplicate"], "deferred": counts["deferred"], "anomalies": dict(tracker.extra),
-            "latency_seconds": percentiles(latencies)}
+            "latency_seconds": percentiles(latencies), "cpu_ms_per_event": budget.per_event_ms(len(mine))}
 
 
 def _read_profile(path: Any) -> Any:

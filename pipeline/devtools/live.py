@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -54,18 +55,19 @@ async def kafka_names(target: Settings | str) -> tuple[set[str], set[str]]:
         await admin.close()
 
 
-async def delete_run_names(target: Settings | str, prefix: str, before: tuple[set[str], set[str]]
+async def delete_run_names(target: Settings | str, prefixes: Sequence[str], before: tuple[set[str], set[str]]
                            ) -> dict[str, int]:
-    """Delete the topics and consumer groups named ``prefix…`` that were not there ``before`` (a demo's
-    or bench's own); what existed before the run, or belongs to anyone else, is left alone."""
+    """Delete the topics and consumer groups named ``<one of prefixes>…`` that were not there ``before``
+    (a demo's or bench's own: ``isolated_run`` names them); what existed before the run, or belongs to
+    anyone else (another run going on beside it, too), is left alone."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.protocol.admin import DeleteGroupsRequest
 
     from pipeline.brokers import admin_kwargs
 
     topics, groups = await kafka_names(target)
-    mine_topics = sorted(t for t in topics - before[0] if t.startswith(prefix))
-    mine_groups = sorted(g for g in groups - before[1] if g.startswith(prefix))
+    mine_topics = sorted(t for t in topics - before[0] if t.startswith(tuple(prefixes)))
+    mine_groups = sorted(g for g in groups - before[1] if g.startswith(tuple(prefixes)))
     admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -261,6 +263,9 @@ async def produce(settings: Settings, events: list[bytes], keys: list[bytes | No
         await producer.stop()
 
 
+RUN_PREFIXES: list[str] = []  # the topic prefix of every run this process started (for its clean-up)
+
+
 def isolated_run(settings: Settings, label: str, n_events: int) -> tuple[Settings, list[bytes]]:
     """Services up, a fresh topic prefix (so a run never mixes with another), topics and schema
     ready, and ``n_events`` sample events seeded by the run id."""
@@ -270,6 +275,7 @@ def isolated_run(settings: Settings, label: str, n_events: int) -> tuple[Setting
     ensure_services(settings)
     run_id = uuid.uuid4().hex[:8]
     settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{label}-{run_id}."})
+    RUN_PREFIXES.append(settings.topic_prefix)
     prepare(settings)
     return settings, list(sample_events(n_events, seed=int(run_id, 16) % 10_000))
 

@@ -33,8 +33,8 @@ Every line carries the entry's smart code; org account overrides are applied las
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from pipeline.domain.catalog import Catalog, SmartCodeSpec
 from pipeline.domain.entries import LINES_PER_ENTRY_MAX, JournalEntry, JournalLine, Side, imbalances
@@ -47,16 +47,16 @@ MONEY_IN_RECIPES = frozenset({"money_in", "refund"})
 MONEY_OUT_RECIPES = frozenset({"money_out", "expense", "loan_repayment"})
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
+# Leg, Split and _Ctx are named tuples: immutable like frozen dataclasses, and much cheaper to make
+# (every entry makes several of them)
+class Leg(NamedTuple):
     account: str          # standard account code (org overrides are applied at the end)
     side: Side
     amount: Decimal
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Split:
+class Split(NamedTuple):
     net: Decimal
     tax: Decimal
     tip: Decimal
@@ -68,8 +68,7 @@ class _Reject(Exception):
         self.rejected = Rejected(reason, detail)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ctx:
+class _Ctx(NamedTuple):
     event: RawTransactionV1
     spec: SmartCodeSpec
     catalog: Catalog
@@ -134,9 +133,9 @@ def _split(event: RawTransactionV1) -> Split:
         tax = event.tax.amount or ZERO
     net = taxable - tax
     _check_parts(event, net)
-    if net < 0:
+    if net < ZERO:
         raise _Reject(Reason.TAX_INVALID, f"tax {tax} exceeds the taxable amount {taxable}")
-    return Split(net=net, tax=tax, tip=tip)
+    return Split(net, tax, tip)
 
 
 def _check_parts(event: RawTransactionV1, net: Decimal) -> None:
@@ -323,28 +322,36 @@ def _flow(ctx: _Ctx, legs: list[Leg]) -> list[Leg]:
 def _lines(ctx: _Ctx, legs: list[Leg]) -> tuple[JournalLine, ...]:
     """Apply org account overrides, drop zero legs, merge same account+side, check every guard."""
     catalog, ccy, code = ctx.catalog, ctx.event.currency, ctx.spec.code
-    known = catalog.known_accounts
+    known, overrides = catalog.known_accounts, catalog.account_overrides
     merged: dict[tuple[str, Side], list[Leg]] = {}
     for leg in legs:
-        account = catalog.account(leg.account)
+        account = overrides.get(leg.account, leg.account)      # catalog.account, inlined: it runs per leg
         if account not in known:
             raise _Reject(Reason.ACCOUNT_UNKNOWN, f"account {account[:40]!r} is not in the chart of accounts")
-        if leg.amount < 0 or not fits_currency(leg.amount, ccy):
-            raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} produced amount {leg.amount} {ccy}")
-        if leg.amount != 0:
-            merged.setdefault((account, leg.side), []).append(leg)
-    lines = tuple(
-        JournalLine(account=account, side=side, amount=group[0].amount, currency=ccy, smart_code=code,
-                    description=group[0].description) if len(group) == 1 else
-        JournalLine(account=account, side=side, amount=sum((g.amount for g in group), ZERO), currency=ccy,
-                    smart_code=code, description=_shared_description(group))
-        for (account, side), group in merged.items())
+        amount = leg.amount
+        if not amount:              # zero legs (no tip, no tax) are dropped; zero fits every currency
+            continue
+        if amount < ZERO or not fits_currency(amount, ccy):
+            raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} produced amount {amount} {ccy}")
+        group = merged.get((account, leg.side))
+        if group is None:
+            merged[(account, leg.side)] = [leg]
+        else:
+            group.append(leg)
+    lines: list[JournalLine] = []
+    net = ZERO                  # debits minus credits (one currency): ``imbalances``, without its dict
+    for (account, side), group in merged.items():
+        if len(group) == 1:
+            amount, description = group[0].amount, group[0].description
+        else:
+            amount, description = sum((g.amount for g in group), ZERO), _shared_description(group)
+        lines.append(JournalLine(account, side, amount, ccy, code, description))
+        net = net + amount if side == "DR" else net - amount
     if len(lines) > LINES_PER_ENTRY_MAX:
         raise _Reject(Reason.LINES_MISMATCH, f"{len(lines)} lines exceed {LINES_PER_ENTRY_MAX}")
-    off = imbalances(lines)
-    if off or not lines:
-        raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} is unbalanced: {off}")
-    return lines
+    if net or not lines:
+        raise _Reject(Reason.UNBALANCED, f"recipe {ctx.spec.recipe} is unbalanced: {imbalances(lines)}")
+    return tuple(lines)
 
 
 def _shared_description(group: list[Leg]) -> str | None:

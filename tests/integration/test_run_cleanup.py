@@ -44,13 +44,14 @@ async def test_a_run_deletes_only_its_own_topics_and_groups(kafka_bootstrap: str
     await _topics(kafka_bootstrap, [old, f"{topic_prefix}other.raw"])
     before = await kafka_names(kafka_bootstrap)
     mine = [f"{topic_prefix}demo-1234.raw", f"{topic_prefix}demo-1234.hera-stream-changelog"]
-    await _topics(kafka_bootstrap, mine)
+    beside = f"{topic_prefix}demo-5678.raw"  # another run's, going on at the same time
+    await _topics(kafka_bootstrap, [*mine, beside])
     await _group_commits(kafka_bootstrap, f"{topic_prefix}demo-1234.hera-stream", mine[0])
     assert f"{topic_prefix}demo-1234.hera-stream" in (await kafka_names(kafka_bootstrap))[1]
 
-    cleaned = await delete_run_names(kafka_bootstrap, f"{topic_prefix}demo-", before)
+    cleaned = await delete_run_names(kafka_bootstrap, [f"{topic_prefix}demo-1234."], before)
 
     topics, groups = await kafka_names(kafka_bootstrap)
     assert cleaned == {"topics_deleted": 2, "groups_deleted": 1}
     assert not set(mine) & topics and f"{topic_prefix}demo-1234.hera-stream" not in groups
-    assert {old, f"{topic_prefix}other.raw"} <= topics
+    assert {old, f"{topic_prefix}other.raw", beside} <= topics

@@ -19,6 +19,23 @@ def test_upstream_source_is_what_the_loop_was_written_against(target: str) -> No
 def test_latency_settings_reach_faust() -> None:
     options = tuning.faust_options(Settings(producer_linger_ms=2, commit_interval_seconds=0.5))
     assert options["producer_linger"] == 0.002 and options["broker_commit_interval"] == 0.5
+    assert options["producer_compression_type"] is None
+
+
+async def test_compressed_batches_are_what_aiokafka_can_write() -> None:
+    from aiokafka import AIOKafkaProducer
+
+    sizes = {}
+    for setting in ("none", "lz4"):
+        codec = tuning.faust_options(Settings(producer_compression=setting))["producer_compression_type"]
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9", compression_type=codec)  # never started
+        batch = producer.create_batch()
+        for i in range(200):
+            batch.append(key=None, value=b'{"entry": "%d", "lines": []}' % i, timestamp=None, headers=[])
+        sizes[setting] = len(batch._build())  # the record batch as it would go to the broker
+    assert sizes["lz4"] * 3 < sizes["none"]
+    with pytest.raises(ValueError):
+        Settings(producer_compression="brotli")
 
 
 def test_the_worker_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,3 +49,24 @@ def test_the_worker_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch
     consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), None)  # type: ignore[arg-type]
     assert consumer._fetch_max_wait_ms == 7
     assert original is not AIOKafkaConsumerThread._create_worker_consumer
+
+
+def test_the_worker_runs_on_the_event_loop_it_is_given() -> None:
+    import asyncio
+
+    import uvloop
+
+    from agents.worker import use_event_loop
+
+    try:
+        for name, kind in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+            use_event_loop(name)
+            loop = asyncio.new_event_loop()
+            try:
+                assert isinstance(loop, kind) and (name == "uvloop") == isinstance(loop, uvloop.Loop)
+            finally:
+                loop.close()
+    finally:
+        asyncio.set_event_loop_policy(None)
+    with pytest.raises(ValueError):
+        Settings(event_loop="trio")
