@@ -67,12 +67,19 @@ class Stage(Generic[R]):
 
 
 class Runner(Generic[R]):
+    """``in_flight_max`` batches between take and release; under backlog (a batch of at least
+    ``backlog_size`` records) up to ``backlog_in_flight_max``: large batches gain from more overlap of
+    their database writes and publishing, while small ones would only pay their fixed costs more often."""
+
     def __init__(self, stage: Stage[R], *, in_flight_max: int = IN_FLIGHT_MAX,
+                 backlog_in_flight_max: int | None = None, backlog_size: int | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         if in_flight_max < 1:
             raise ValueError("in_flight_max must be at least 1")
         self.stage = stage
         self.in_flight_max = in_flight_max
+        self.backlog_in_flight_max = max(in_flight_max, backlog_in_flight_max or in_flight_max)
+        self.backlog_size = backlog_size
         self._clock = clock
         self._tails: dict[Partition, asyncio.Task[None]] = {}
         self._active: set[asyncio.Task[None]] = set()
@@ -105,7 +112,10 @@ class Runner(Generic[R]):
             self._tails[p] = task
         self._active.add(task)
         task.add_done_callback(self._done)
-        while len(self._active) >= self.in_flight_max:
+        cap = self.in_flight_max
+        if self.backlog_size is not None and len(batch) >= self.backlog_size:
+            cap = self.backlog_in_flight_max
+        while len(self._active) >= cap:
             await asyncio.wait(self._active, return_when=asyncio.FIRST_COMPLETED)
         self._raise_failed()
 

@@ -74,7 +74,8 @@ def register(app: faust.App, settings: Settings) -> Runtime:
         stage.on_taken = observe_taken(stage.name)
         stage.on_processed = observe_processed(stage.name)
         stage.on_released = observe(stage.name)
-        in_flight = settings.batch_in_flight_max if source in ("raw", "validated") else 1
+        events_path = source in ("raw", "validated")
+        in_flight = (settings.batch_in_flight_max, settings.batch_in_flight_backlog_max) if events_path else (1, 1)
         linger = settings.audit_linger_ms / 1000 if source == "audit" else 0.0
         agent(app, topics[source], stage, settings.batch_size_max, in_flight, linger)
 
@@ -88,12 +89,16 @@ def register(app: faust.App, settings: Settings) -> Runtime:
     return rt
 
 
-def agent(app: faust.App, topic: Any, stage: Stage[Any], batch_size_max: int, in_flight_max: int,
+def agent(app: faust.App, topic: Any, stage: Stage[Any], batch_size_max: int, in_flight: tuple[int, int],
           linger_seconds: float = 0.0) -> None:
+    """``in_flight``: batches between take and release, normally and under backlog (a batch of at least
+    half the size cap)."""
     async def body(stream: faust.StreamT) -> None:
         logs.bind(stage=stage.name)  # every record this agent's task logs carries its stage (JSON logs)
+        runner = Runner(stage, in_flight_max=in_flight[0], backlog_in_flight_max=in_flight[1],
+                        backlog_size=max(1, batch_size_max // 2))
         try:
-            await Runner(stage, in_flight_max=in_flight_max).run(ready_batches(stream, batch_size_max, linger_seconds))
+            await runner.run(ready_batches(stream, batch_size_max, linger_seconds))
         except SettleFailed as exc:
             # given up on: stop the worker rather than go on past records that are not released
             log.critical("%s: stopping the worker: %s", stage.name, exc)

@@ -24,6 +24,9 @@ and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
   throughput.
 * ``batch_in_flight_max`` (2): one batch's database write and publish overlap the next batch's
   validation and classification, and the next batch's write (``agents/runner.py``).
+* ``batch_in_flight_backlog_max`` (2): the same for batches of at least half ``batch_size_max``
+  (a backlog): large batches spend most of their time waiting on PostgreSQL and the broker, so more
+  of them in flight keeps the worker busy; small ones would pay their fixed costs more often.
 * ``audit_linger_ms`` (250): the audit agent's batches stay open this long. Nobody waits for an
   audit record, and each batch is one transaction holding its organisations' chain heads, which the
   posting transactions need too: fewer, larger appends leave them free more often.

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
                                            description="how often a worker commits the offsets it released")
     batch_in_flight_max: int = Field(default=2, ge=1, le=8,
                                      description="batches between take and release per agent (overlap of writes)")
+    batch_in_flight_backlog_max: int = Field(
+        default=2, ge=1, le=8, description="the same under backlog (batches of at least half HERA_BATCH_SIZE_MAX)")
     audit_linger_ms: int = Field(default=250, ge=0, le=10_000,
                                  description="how long the audit agent keeps a batch open (fewer, larger chain appends)")
     profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")

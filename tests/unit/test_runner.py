@@ -152,6 +152,26 @@ def test_at_most_in_flight_max_batches_between_take_and_release() -> None:
     assert peak == 2 and len(source.acked) == 6
 
 
+@pytest.mark.parametrize(("size", "peak_expected"), [(1, 2), (3, 4)])
+def test_under_backlog_more_batches_are_in_flight(size: int, peak_expected: int) -> None:
+    source = Memory([[(p, o) for o in range(size)] for p in range(8)])  # eight partitions, batches of `size`
+    in_flight, peak = 0, 0
+
+    async def process(records: list[Record]) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    async def settle(_: None) -> None:
+        nonlocal in_flight
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+
+    runner = Runner(Stage("t", process, settle), in_flight_max=2, backlog_in_flight_max=4, backlog_size=3)
+    run(runner.run(source))
+    assert peak == peak_expected and len(source.acked) == 8 * size
+
+
 def test_a_later_batch_writes_while_an_earlier_one_settles_but_settles_after_it() -> None:
     # batch 1's write is slow; batch 2 (same partition) writes meanwhile, yet publishes and acks after batch 1
     source = Memory([[(0, 0)], [(0, 1)]])
