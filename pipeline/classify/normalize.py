@@ -94,7 +94,11 @@ def _clean(token: str) -> str:
         return "" if len(token) >= 3 and set(token) <= {"x", "*"} else token
     letters = len(token) - digits
     if letters >= 4 and letters >= 2 * digits:
-        return "".join(ch for ch in token if not ch.isdigit()).lstrip("x") or ""
+        # the letters, as a token again: no "&" left at an end or doubled where digits were ("0&aaa")
+        parts = [p for p in "".join(ch for ch in token if not ch.isdigit()).split("&") if p]
+        if parts:
+            parts[0] = parts[0].lstrip("x")
+        return "&".join(p for p in parts if p)
     if digits == len(token) or digits >= 3 or (digits >= 2 and len(token) >= 4):
         return ""
     return token
