@@ -17,6 +17,7 @@ changed nothing else: the digest must not move.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import sys
@@ -43,6 +44,8 @@ def run(events: int, batch: int) -> tuple[dict[str, float], str]:
 
     classifier = Classifier.load()
     ctx = ClassifyContext(classifier=classifier, catalog=calibrated_catalog(classifier))
+    gc.collect()
+    gc.freeze()  # as the worker does once it has loaded (agents/worker.py): collections scan only batches
     raws = list(sample_events(events, seed=11))
     batches = [[Record("hera.transactions.raw", 0, off, None, raw, 1_764_000_000_000 + off)
                 for off, raw in enumerate(raws[i:i + batch], start=i)] for i in range(0, len(raws), batch)]
