@@ -39,8 +39,7 @@ def refuse_privileged_login(settings: Settings) -> None:
 
 
 def use_event_loop(name: str) -> None:
-    """Run the worker's agents on ``name``'s event loop (``HERA_EVENT_LOOP``): uvloop spends less of the
-    worker's CPU per event on the loop itself and on socket I/O (BENCHMARKS.md)."""
+    """Run the worker's agents on ``name``'s event loop (``HERA_EVENT_LOOP``: asyncio or uvloop)."""
     if name == "uvloop":
         import uvloop
 

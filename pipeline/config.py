@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     producer_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
         default="none", description="compression of the record batches a worker produces")
     event_loop: Literal["asyncio", "uvloop"] = Field(
-        default="uvloop", description="the worker's event loop: uvloop (libuv, in C) or the standard library's")
+        default="asyncio", description="the worker's event loop: the standard library's or uvloop (libuv, in C)")
     commit_interval_seconds: float = Field(default=0.25, gt=0, le=10,
                                            description="how often a worker commits the offsets it released")
     batch_in_flight_max: int = Field(default=2, ge=1, le=8,
