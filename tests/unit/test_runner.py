@@ -134,8 +134,9 @@ def test_shutdown_drains_what_was_taken_and_reports_times_on_the_fake_clock() ->
     assert released == [(2, 0.75), (1, 0.75)]
 
 
-def test_at_most_in_flight_max_batches_between_take_and_release() -> None:
-    source = Memory([[(p, 0)] for p in range(6)])  # six partitions: nothing orders them
+def peak_in_flight(source: Memory, settle_seconds: float, **runner_options: int) -> int:
+    """Run ``source`` through a runner whose settle takes ``settle_seconds``; the most batches that
+    were between take and release at once."""
     in_flight, peak = 0, 0
 
     async def process(records: list[Record]) -> None:
@@ -145,30 +146,22 @@ def test_at_most_in_flight_max_batches_between_take_and_release() -> None:
 
     async def settle(_: None) -> None:
         nonlocal in_flight
-        await asyncio.sleep(0)
+        await asyncio.sleep(settle_seconds)
         in_flight -= 1
 
-    run(Runner(Stage("t", process, settle), in_flight_max=2).run(source))
-    assert peak == 2 and len(source.acked) == 6
+    run(Runner(Stage("t", process, settle), **runner_options).run(source))
+    return peak
+
+
+def test_at_most_in_flight_max_batches_between_take_and_release() -> None:
+    source = Memory([[(p, 0)] for p in range(6)])  # six partitions: nothing orders them
+    assert peak_in_flight(source, 0, in_flight_max=2) == 2 and len(source.acked) == 6
 
 
 @pytest.mark.parametrize(("size", "peak_expected"), [(1, 2), (3, 4)])
 def test_under_backlog_more_batches_are_in_flight(size: int, peak_expected: int) -> None:
     source = Memory([[(p, o) for o in range(size)] for p in range(8)])  # eight partitions, batches of `size`
-    in_flight, peak = 0, 0
-
-    async def process(records: list[Record]) -> None:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-
-    async def settle(_: None) -> None:
-        nonlocal in_flight
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-
-    runner = Runner(Stage("t", process, settle), in_flight_max=2, backlog_in_flight_max=4, backlog_size=3)
-    run(runner.run(source))
+    peak = peak_in_flight(source, 0.01, in_flight_max=2, backlog_in_flight_max=4, backlog_size=3)
     assert peak == peak_expected and len(source.acked) == 8 * size
 
 
