@@ -8,9 +8,8 @@ Faust app by one call: ``install(app, settings, health)`` (from ``agents/worker.
   review-queue depth and oldest-item age (one query every ``REVIEW_BACKLOG_SECONDS``);
 * back-pressure: while the database breaker is open, every assigned source partition is paused
   (nothing new is fetched; the batch in hand is retried by the agent, never dead-lettered);
-  they are resumed when the breaker lets a trial call through, each from the record after the last
-  one its agent was handed (``rewind_undelivered``). ``hold_partitions`` is the whole rule, callable
-  from any loop that owns a consumer.
+  they are resumed when the breaker lets a trial call through. ``hold_partitions`` is the whole
+  rule, callable from any loop that owns a consumer.
 """
 
 from __future__ import annotations
@@ -64,8 +63,6 @@ def install(app: faust.App, settings: Settings, health: Health) -> None:
     async def hera_back_pressure() -> None:
         consumer = app.consumer
         assigned = {tp for tp in consumer.assignment() if tp.topic in sources}
-        if paused and not db_breaker.is_open:
-            await rewind_undelivered(consumer, paused & assigned)
         hold_partitions(db_breaker.is_open, assigned, paused, consumer.pause_partitions, consumer.resume_partitions)
 
     @app.timer(interval=LAG_SECONDS)  # type: ignore[untyped-decorator]
@@ -79,18 +76,6 @@ def install(app: faust.App, settings: Settings, health: Health) -> None:
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator,arg-type]
     async def _close(app: faust.App, **_: Any) -> None:
         await backlog.close()
-
-
-async def rewind_undelivered(consumer: Any, tps: Iterable[Any]) -> None:
-    """Before paused partitions are resumed, seek each back to the record after the last one handed to
-    its agent. Faust's ``Consumer.getmany`` silently drops the records of a fetch that belong to a
-    partition paused while it hands them out, though the fetch position has moved past them; after
-    the resume, the next record delivered would be taken for the end of a gap, and the commit would
-    pass the dropped ones unprocessed (seen: ``tests/faults/test_db_outage.py``)."""
-    for tp in tps:
-        delivered = consumer._read_offset.get(tp)
-        if delivered is not None:
-            await consumer.seek(tp, delivered + 1)
 
 
 def hold_partitions(breaker_open: bool, assigned: set[Any], paused: set[Any], pause: Callable[[Iterable[Any]], None],
