@@ -60,7 +60,7 @@ class Publisher:
     async def publish(self, stage: str, result: BatchResult) -> None:
         """Produce every output of ``result`` and wait for the broker's acknowledgement of all."""
         producer = self.producer()
-        if self.raw_reader is not None and any(e.origin is not None and not e.value for e in result.emits):
+        if self.raw_reader is not None and any(e.needs_value for e in result.emits):
             with hop(stage, "dead_letter_originals"):
                 result.emits = await self.raw_reader.fill(result.emits)
         messages = [Message(w.topic, w.partition, w.key, w.value) for w in result.changelog]

@@ -66,8 +66,9 @@ async def delete_run_names(target: Settings | str, prefixes: Sequence[str], befo
     from pipeline.brokers import admin_kwargs
 
     topics, groups = await kafka_names(target)
-    mine_topics = sorted(t for t in topics - before[0] if t.startswith(tuple(prefixes)))
-    mine_groups = sorted(g for g in groups - before[1] if g.startswith(tuple(prefixes)))
+    runs = tuple(prefixes)
+    mine_topics = sorted(t for t in topics - before[0] if t.startswith(runs))
+    mine_groups = sorted(g for g in groups - before[1] if g.startswith(runs))
     admin = AIOKafkaAdminClient(**admin_kwargs(target), request_timeout_ms=10_000)
     await admin.start()
     try:

@@ -91,15 +91,6 @@ _LINE_TYPES = ("uuid", "smallint", "uuid", "uuid", "text", "text", "text", "text
 _AUDIT_TYPES = ("uuid", "bigint", "text", "timestamptz", "text", "text", "text", "jsonb", "text", "text")
 _PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False)   # json.dumps(payload, ensure_ascii=False), one encoder
 
-
-def _payload_text(payload: Any) -> str:
-    """An audit payload as JSON text for its JSONB column (the chain hashes the payload's canonical form,
-    not this text): orjson, or the standard library for what orjson refuses (e.g. integers beyond 64
-    bits)."""
-    try:
-        return orjson.dumps(payload).decode()
-    except TypeError:
-        return _PAYLOAD_JSON.encode(payload)
 _AUDIT_COLUMNS = ("organization_id", "seq", "record_key", "occurred_at", "actor", "action", "subject", "payload",
                   "prev_hash", "hash")
 _STAGE_ENTRY_COLUMNS = ("ord", *ENTRY_COLUMNS)
@@ -114,6 +105,16 @@ def _unnest(alias: str, columns: Sequence[str], types: Sequence[str], first: int
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows → one list per column (the arrays ``_unnest`` expands)."""
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _payload_text(payload: Any) -> str:
+    """An audit payload as JSON text for its JSONB column (the chain hashes the payload's canonical form,
+    not this text): orjson, or the standard library for what orjson refuses (e.g. integers beyond 64
+    bits)."""
+    try:
+        return orjson.dumps(payload).decode()
+    except TypeError:
+        return _PAYLOAD_JSON.encode(payload)
 
 
 # Amounts are staged as exact decimal text (posting.numeric_text) and read back as numeric here.
@@ -139,11 +140,15 @@ RETURNING id
 """
 # No join in the common case (no duplicate in the batch): a cached generic plan for a join
 # against a CTE can degrade to a nested loop over the staged rows (O(n^2)).
-_INSERT_STAGED_LINES = f"""
-INSERT INTO universal_transaction_lines ({", ".join(LINE_COLUMNS)})
-SELECT {_LINE_VALUES} FROM {_unnest("stage_lines", LINE_COLUMNS, _LINE_TYPES)}
-"""
-_INSERT_STAGED_LINES_OF = _INSERT_STAGED_LINES + f" WHERE transaction_id = ANY(${len(LINE_COLUMNS) + 1}::uuid[])"
+
+
+def _insert_staged_lines(first: int) -> str:
+    """Lines from one array parameter per column, the first of them ``$first``."""
+    return (f"INSERT INTO universal_transaction_lines ({', '.join(LINE_COLUMNS)})\n"
+            f"SELECT {_LINE_VALUES} FROM {_unnest('stage_lines', LINE_COLUMNS, _LINE_TYPES, first=first)}")
+
+
+_INSERT_STAGED_LINES_OF = _insert_staged_lines(1) + f" WHERE transaction_id = ANY(${len(LINE_COLUMNS) + 1}::uuid[])"
 # Entries and, when every one of them went in (the common case), their lines, in one statement: one
 # round trip fewer per posting transaction. The lines' condition is one count of the entries inserted
 # (a one-time filter, not a join); a batch with entries already in the ledger gets no lines here and
@@ -152,10 +157,8 @@ _INSERT_STAGED_LINES_OF = _INSERT_STAGED_LINES + f" WHERE transaction_id = ANY($
 _N_ENTRY_PARAMS = len(_STAGE_ENTRY_COLUMNS)
 _INSERT_STAGED_ENTRIES_AND_LINES = f"""
 WITH inserted AS ({_INSERT_STAGED_ENTRIES}),
-     lines AS (
-       INSERT INTO universal_transaction_lines ({", ".join(LINE_COLUMNS)})
-       SELECT {_LINE_VALUES} FROM {_unnest("stage_lines", LINE_COLUMNS, _LINE_TYPES, first=_N_ENTRY_PARAMS + 1)}
-        WHERE (SELECT count(*) FROM inserted) = ${_N_ENTRY_PARAMS + len(LINE_COLUMNS) + 1}::bigint)
+     lines AS ({_insert_staged_lines(_N_ENTRY_PARAMS + 1)}
+                WHERE (SELECT count(*) FROM inserted) = ${_N_ENTRY_PARAMS + len(LINE_COLUMNS) + 1}::bigint)
 SELECT id FROM inserted
 """
 # the rows and the move of their heads in one statement (migration 0030); heads move only through the
@@ -323,12 +326,11 @@ class LedgerStore:
             by_org[_require_uuid(rec.organization_id)].append(rec)
         chained: list[audit_chain.ChainedRow] = []
         rows: list[tuple] = []
-        encode = _payload_text
         for org, recs in by_org.items():
             ensure(org in heads, f"audit head of {org} not locked")
             links = audit_chain.chain(recs, *heads[org], self._audit_key)
             chained.extend(links)
-            rows.extend((org, r.seq, r.record_key, r.occurred_at, r.actor, r.action, r.subject, encode(r.payload),
+            rows.extend((org, r.seq, r.record_key, r.occurred_at, r.actor, r.action, r.subject, _payload_text(r.payload),
                          r.prev_hash, r.hash) for r in links)
         if not chained:
             return []
