@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -89,24 +89,24 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = Settings()
 
 
-def dsn_of(settings: Settings) -> str:
-    """The PostgreSQL DSN, or a one-line error saying how to get one."""
+def _configured(address: Callable[[], str], what: str, setting: str) -> str:
+    """``address()``, or a one-line error saying that ``what`` is missing and how to get it."""
     try:
-        return settings.dsn()
+        return address()
     except RuntimeError as exc:
         from pipeline.cli.errors import Unreachable
-        raise Unreachable("no PostgreSQL is configured or running",
-                          "run `hera services up`, or set HERA_DATABASE_URL") from exc
+        raise Unreachable(f"no {what} is configured or running",
+                          f"run `hera services up`, or set {setting}") from exc
+
+
+def dsn_of(settings: Settings) -> str:
+    """The PostgreSQL DSN, or a one-line error saying how to get one."""
+    return _configured(settings.dsn, "PostgreSQL", "HERA_DATABASE_URL")
 
 
 def bootstrap_of(settings: Settings) -> str:
     """The Kafka bootstrap servers, or a one-line error saying how to get them."""
-    try:
-        return settings.bootstrap()
-    except RuntimeError as exc:
-        from pipeline.cli.errors import Unreachable
-        raise Unreachable("no Kafka broker is configured or running",
-                          "run `hera services up`, or set HERA_KAFKA_BOOTSTRAP") from exc
+    return _configured(settings.bootstrap, "Kafka broker", "HERA_KAFKA_BOOTSTRAP")
 
 
 async def with_conn(settings: Settings, fn: Any) -> Any:

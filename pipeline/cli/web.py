@@ -92,9 +92,7 @@ def user_list(settings: Settings) -> None:
 @click.pass_obj
 def user_disable(settings: Settings, username: str) -> None:
     """Disable a user: sessions end at once, sign-in and API tokens stop working."""
-    from pipeline.web import identity
-    _run(settings, lambda c: identity.set_status(c, username, "disabled"))
-    emit({"username": username, "status": "disabled"})
+    _set_status(settings, username, "disabled")
 
 
 @user_group.command("enable")
@@ -102,9 +100,13 @@ def user_disable(settings: Settings, username: str) -> None:
 @click.pass_obj
 def user_enable(settings: Settings, username: str) -> None:
     """Enable a disabled user again."""
+    _set_status(settings, username, "active")
+
+
+def _set_status(settings: Settings, username: str, status: str) -> None:
     from pipeline.web import identity
-    _run(settings, lambda c: identity.set_status(c, username, "active"))
-    emit({"username": username, "status": "active"})
+    _run(settings, lambda c: identity.set_status(c, username, status))
+    emit({"username": username, "status": status})
 
 
 @user_group.command("grant")
