@@ -9,7 +9,8 @@ Faust app by one call: ``install(app, settings, health)`` (from ``agents/worker.
 * back-pressure: while the database breaker is open, every assigned source partition is paused
   (nothing new is fetched; the batch in hand is retried by the agent, never dead-lettered);
   they are resumed when the breaker lets a trial call through. ``hold_partitions`` is the whole
-  rule, callable from any loop that owns a consumer.
+  rule, callable from any loop that owns a consumer; ``hold_fetching`` applies it to the
+  worker's Kafka client (see there for why not through Faust's ``pause_partitions``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def install(app: faust.App, settings: Settings, health: Health) -> None:
     health.add_readiness_check("database", database_check(settings.dsn()))
     health.add_readiness_check("table_recovery", lambda: "recovering" if getattr(app, "in_recovery", False) else None)
     health.add_readiness_check("database_breaker", lambda: f"breaker {db_breaker.state}" if db_breaker.is_open else None)
-    paused: set[Any] = set()
     backlog = ReviewBacklog(settings.dsn())
 
     @app.timer(interval=HEARTBEAT_SECONDS)  # type: ignore[untyped-decorator]
@@ -61,9 +61,7 @@ def install(app: faust.App, settings: Settings, health: Health) -> None:
 
     @app.timer(interval=BREAKER_POLL_SECONDS)  # type: ignore[untyped-decorator]
     async def hera_back_pressure() -> None:
-        consumer = app.consumer
-        assigned = {tp for tp in consumer.assignment() if tp.topic in sources}
-        hold_partitions(db_breaker.is_open, assigned, paused, consumer.pause_partitions, consumer.resume_partitions)
+        await hold_fetching(app.consumer, sources, db_breaker.is_open)
 
     @app.timer(interval=LAG_SECONDS)  # type: ignore[untyped-decorator]
     async def hera_consumer_lag() -> None:
@@ -94,6 +92,29 @@ def hold_partitions(breaker_open: bool, assigned: set[Any], paused: set[Any], pa
         if back:
             resume(back)
             log.warning("database circuit breaker no longer open: resumed %d partitions", len(back))
+
+
+async def hold_fetching(consumer: Any, topics: set[str], breaker_open: bool) -> None:
+    """``hold_partitions`` on the aiokafka client under Faust's ``consumer``, on the client's own thread.
+
+    Faust's ``pause_partitions`` is not used: it only removes the partitions from the set that
+    ``Consumer.getmany`` filters its batch in hand by, so the rest of that batch's records for a
+    partition paused mid-batch are dropped while the fetch position has already moved past them.
+    After the resume, the next record delivered looks like the end of a gap and the commit passes
+    the dropped records (they never reach the agents). aiokafka's own pause keeps the position at
+    the first record not handed out, and throws away only records it has not returned yet, which it
+    fetches again after the resume. Paused is read back from the client each time, so partitions
+    assigned anew by a rebalance during an outage are paused too.
+    """
+    thread = consumer._thread
+    client = thread._ensure_consumer()
+
+    async def apply() -> None:
+        assigned = {tp for tp in client.assignment() if tp.topic in topics}
+        hold_partitions(breaker_open, assigned, client.paused() & assigned,
+                        lambda tps: client.pause(*tps), lambda tps: client.resume(*tps))
+
+    await thread.call_thread(apply)
 
 
 def consumer_lags(consumer: Any, topics: set[str]) -> dict[tuple[str, int], tuple[int, int]]:

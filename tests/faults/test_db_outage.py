@@ -76,6 +76,9 @@ async def test_postgres_down_30s_mid_stream(pipe: Pipeline, pg_server: str, serv
     assert value(m, "hera_circuit_breaker_state", name="database") == 0
     assert value(m, "hera_circuit_breaker_opened_total", name="database") >= 1
     assert sum(v for (n, labels), v in m.items() if n == "hera_stage_retries_total" and ("kind", "transient") in labels) > 0
+    log_text = (pipe.home / "worker.log").read_text(errors="replace")
+    assert "database circuit breaker open: paused" in log_text, "the source partitions were never paused"
+    assert "database circuit breaker no longer open: resumed" in log_text, "the source partitions were never resumed"
     print(f"PostgreSQL stopped {OUTAGE_SECONDS}s after {at_fault} posted; all accounted for "
           f"{time.monotonic() - restarted:.1f}s after its restart; {acc}")
 

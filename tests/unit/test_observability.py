@@ -174,3 +174,17 @@ def test_a_poison_record_is_logged_with_its_organisation_and_event(caplog: pytes
     [record] = [r for r in caplog.records if "POISON" in r.getMessage()]
     assert (record.org, record.event_id) == ("org-7", "evt-42")  # type: ignore[attr-defined]
     assert json.loads(logs.JsonFormatter().format(record))["event_id"] == "evt-42"
+
+
+def test_back_pressure_pauses_all_assigned_and_resumes_only_what_it_paused() -> None:
+    from agents.observe import hold_partitions
+
+    calls: list[tuple[str, set[str]]] = []
+    pause = lambda tps: calls.append(("pause", set(tps)))  # noqa: E731
+    resume = lambda tps: calls.append(("resume", set(tps)))  # noqa: E731
+    hold_partitions(True, {"a", "b"}, set(), pause, resume)
+    hold_partitions(True, {"a", "b", "c"}, {"a", "b"}, pause, resume)  # "c" assigned by a rebalance
+    hold_partitions(True, {"a", "b", "c"}, {"a", "b", "c"}, pause, resume)  # nothing new: no call
+    hold_partitions(False, {"a", "c"}, {"a", "b", "c"}, pause, resume)  # "b" revoked meanwhile
+    hold_partitions(False, {"a", "c"}, set(), pause, resume)
+    assert calls == [("pause", {"a", "b"}), ("pause", {"c"}), ("resume", {"a", "c"})]
