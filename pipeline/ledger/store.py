@@ -32,7 +32,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import orjson
@@ -164,6 +164,26 @@ SELECT id FROM inserted
 # the rows and the move of their heads in one statement (migration 0030); heads move only through the
 # SECURITY DEFINER function of migration 0010 (to the newest row in audit_log)
 _APPEND_AUDIT = "SELECT hera_audit_append(" + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_AUDIT_TYPES)) + ")"
+# Entries, lines and, once every entry went in, the batch's audit rows chained on the heads the
+# store remembers (migration 0031: appended when the locked heads are those, else the heads are
+# returned for the store to chain on): a short posting transaction in three round trips. The
+# function's condition is the same one-time filter as the lines', so the heads are locked after the
+# entries' keys, as in the separate statements (_INSERT_STAGED_ENTRIES).
+_N_LINES_PARAMS = _N_ENTRY_PARAMS + len(LINE_COLUMNS) + 1
+_INSERT_STAGED_ENTRIES_LINES_AND_AUDIT = f"""
+WITH inserted AS ({_INSERT_STAGED_ENTRIES}),
+     lines AS ({_insert_staged_lines(_N_ENTRY_PARAMS + 1)}
+                WHERE (SELECT count(*) FROM inserted) = ${_N_LINES_PARAMS}::bigint),
+     heads AS (SELECT h.appended, h.organization_id, h.seq, h.hash
+                 FROM hera_audit_append_expected(${_N_LINES_PARAMS + 1}::uuid[], ${_N_LINES_PARAMS + 2}::bigint[],
+                      ${_N_LINES_PARAMS + 3}::text[], {", ".join(f"${_N_LINES_PARAMS + 4 + i}::{t}[]" for i, t in enumerate(_AUDIT_TYPES))}) h
+                WHERE (SELECT count(*) FROM inserted) = ${_N_LINES_PARAMS}::bigint)
+SELECT id, NULL::boolean AS appended, NULL::uuid AS organization_id, NULL::bigint AS seq, NULL::text AS hash
+  FROM inserted
+UNION ALL
+SELECT NULL, appended, organization_id, seq, hash FROM heads
+"""
+HEADS_REMEMBERED_MAX = 65_536   # organisations whose audit chain head a store remembers
 # Fire the commit-time balance check (0002/0004) at this point of the transaction instead.
 _CHECK_BALANCE_NOW = "SET CONSTRAINTS universal_transactions_balanced IMMEDIATE"
 _EXISTING = """
@@ -178,6 +198,16 @@ SELECT o.id AS org, e.entity_code AS code, e.id AS account_id
 """
 _CLOSED = "SELECT organization_id, period FROM posting_periods WHERE organization_id = ANY($1::uuid[]) AND closed"
 _LOCK_HEADS = "SELECT organization_id, seq, hash FROM hera_audit_lock_heads($1::uuid[])"   # creates missing heads
+
+
+class _Ahead(NamedTuple):
+    """A posting batch's audit rows, chained before it is sent on the heads the store remembers."""
+
+    orgs: list[uuid.UUID]                        # sorted: the heads' lock order
+    heads: dict[uuid.UUID, tuple[int, str]]      # what the rows were chained on
+    records: list[audit_chain.AuditRecord]
+    links: list[audit_chain.ChainedRow]
+    rows: list[tuple[Any, ...]]                  # for the append
 
 
 class LedgerStore:
@@ -196,6 +226,9 @@ class LedgerStore:
         # org settings, charts and learned memory (sizes and TTLs: pipeline/ledger/cache.py)
         self.caches = caches or OrgCaches.from_url(None)
         self.breaker = breakers.database()  # every database call goes through it (see _retrying)
+        # the audit chain heads this store last moved, per organisation: a short posting batch chains
+        # its rows on them before it is sent (see _INSERT_STAGED_ENTRIES_LINES_AND_AUDIT)
+        self._heads: dict[uuid.UUID, tuple[int, str]] = {}
 
     @classmethod
     async def connect(cls, dsn: str, *, pool_size: int = 8, timeout_seconds: float = 10,
@@ -238,7 +271,9 @@ class LedgerStore:
         async with self._pool.acquire(timeout=self._timeout) as conn, acting_transaction(conn, orgs):
             charts = await self._load_charts(conn, orgs, entries)
             plan = plan_batch(entries, charts, await self._closed_periods(conn, sorted(charts)))
-            inserted = await self._insert_pending(conn, entries, plan, charts) if plan.pending else set()
+            ahead = self._chain_ahead(entries, plan) if audit and 0 < len(plan.pending) < EARLY_CHECK_MIN_ENTRIES else None
+            inserted, locked = (await self._insert_pending(conn, entries, plan, charts, ahead) if plan.pending
+                                else (set(), None))
             lookups = [(plan.orgs[i], entries[i].event_id) for i in plan.pending if plan.entry_ids[i] not in inserted]
             lookups += [(org, event_id) for _, org, event_id in plan.rejected_keys]
             existing: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
@@ -253,7 +288,14 @@ class LedgerStore:
                 # window in which this batch holds its organisations' audit chain heads (for a few
                 # entries the check is cheaper than the extra round trip).
                 await conn.execute(_CHECK_BALANCE_NOW, timeout=self._timeout)
-            if audit and posted:
+            if audit and posted and ahead is not None and locked is not None:
+                # every entry went in, so the batch posted what was chained ahead: appended already,
+                # or to chain on the heads as they were locked
+                if locked:
+                    await self._append_chained(conn, ahead.records, locked)
+                else:
+                    self._remember_heads(ahead.links)
+            elif audit and posted:
                 # The chain heads are locked last, only for organisations that posted, and held to
                 # COMMIT: concurrent batches overlap everything up to here (see _INSERT_STAGED_ENTRIES
                 # for why key waits and head locks cannot form a cycle).
@@ -263,9 +305,25 @@ class LedgerStore:
                                            heads)
         return results
 
+    def _chain_ahead(self, entries: Sequence[JournalEntry], plan: Plan) -> _Ahead | None:
+        """The audit rows the batch will append if every accepted entry goes in, chained on the heads
+        this store remembers; None when it remembers none for one of the organisations."""
+        orgs = sorted({o for i in plan.pending if (o := plan.orgs[i]) is not None})
+        heads = {org: self._heads[org] for org in orgs if org in self._heads}
+        if not orgs or len(heads) < len(orgs):
+            return None
+        now = self._clock()   # one posting time for the batch: its entries commit together
+        records = _posted_records([(entries[i], PostResult(entries[i].event_id, str(plan.orgs[i]), Outcome.POSTED,
+                                                           str(plan.entry_ids[i]))) for i in plan.pending], now)
+        links, rows = self._chain(records, heads)
+        return _Ahead(orgs, heads, records, links, rows)
+
     async def _insert_pending(self, conn: asyncpg.Connection, entries: Sequence[JournalEntry], plan: Plan,
-                              charts: Mapping[uuid.UUID, Mapping[str, uuid.UUID]]) -> set[uuid.UUID]:
-        """Stage the plan's accepted entries and move them into the ledger; the ids inserted now."""
+                              charts: Mapping[uuid.UUID, Mapping[str, uuid.UUID]], ahead: _Ahead | None = None
+                              ) -> tuple[set[uuid.UUID], dict[uuid.UUID, tuple[int, str]] | None]:
+        """Stage the plan's accepted entries and move them into the ledger: the ids inserted now and, with
+        ``ahead`` and when every entry went in, the heads as locked if its rows were not appended
+        (empty when they were); None when they were not tried."""
         entry_records, line_records = [], []
         sealed = await privacy.seal_batch(conn, [entries[i] for i in plan.pending], self.pepper, timeout=self._timeout)
         for i, entry in zip(plan.pending, sealed, strict=True):
@@ -273,12 +331,22 @@ class LedgerStore:
             entry_records.append((i, *entry_row(entry_id, org, entry, numeric_text)))  # type: ignore[arg-type]
             line_records.extend(line_rows(entry_id, org, entry, charts[org], numeric_text))  # type: ignore[arg-type,index]
         lines = _columns(line_records, len(LINE_COLUMNS))
-        inserted = {r[0] for r in await conn.fetch(_INSERT_STAGED_ENTRIES_AND_LINES,
-                                                   *_columns(entry_records, _N_ENTRY_PARAMS), *lines,
-                                                   len(entry_records), timeout=self._timeout)}
+        if ahead is None:
+            rows = await conn.fetch(_INSERT_STAGED_ENTRIES_AND_LINES, *_columns(entry_records, _N_ENTRY_PARAMS), *lines,
+                                    len(entry_records), timeout=self._timeout)
+        else:
+            rows = await conn.fetch(_INSERT_STAGED_ENTRIES_LINES_AND_AUDIT, *_columns(entry_records, _N_ENTRY_PARAMS),
+                                    *lines, len(entry_records), ahead.orgs, [ahead.heads[o][0] for o in ahead.orgs],
+                                    [ahead.heads[o][1] for o in ahead.orgs],
+                                    *_columns(ahead.rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
+        inserted = {r[0] for r in rows if r[0] is not None}
         if inserted and len(inserted) < len(entry_records):
             await conn.execute(_INSERT_STAGED_LINES_OF, *lines, list(inserted), timeout=self._timeout)
-        return inserted
+        tried = [r for r in rows if r[1] is not None] if ahead is not None else []
+        if not tried:
+            return inserted, None
+        appended = any(r[1] for r in tried)
+        return inserted, {} if appended else {r[2]: (r[3], r[4]) for r in tried if r[2] is not None}
 
     # ---------------------------------------------------------------- audit
 
@@ -321,6 +389,24 @@ class LedgerStore:
 
     async def _append_chained(self, conn: asyncpg.Connection, records: Sequence[audit_chain.AuditRecord],
                               heads: dict[uuid.UUID, tuple[int, str]]) -> list[audit_chain.ChainedRow]:
+        chained, rows = self._chain(records, heads)
+        if not chained:
+            return []
+        await conn.execute(_APPEND_AUDIT, *_columns(rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
+        self._remember_heads(chained)
+        return chained
+
+    def _remember_heads(self, chained: Sequence[audit_chain.ChainedRow]) -> None:
+        """Where ``chained`` (just appended) leaves each organisation's head, for the next batch to
+        chain on (if the transaction does not commit, that batch finds other heads and chains on those)."""
+        if len(self._heads) >= HEADS_REMEMBERED_MAX:
+            self._heads.clear()
+        for row in chained:
+            self._heads[uuid.UUID(row.organization_id)] = (row.seq, row.hash)
+
+    def _chain(self, records: Sequence[audit_chain.AuditRecord], heads: Mapping[uuid.UUID, tuple[int, str]]
+               ) -> tuple[list[audit_chain.ChainedRow], list[tuple[Any, ...]]]:
+        """``records`` chained on ``heads`` (per organisation), and their rows for ``_APPEND_AUDIT``."""
         by_org: dict[uuid.UUID, list[audit_chain.AuditRecord]] = defaultdict(list)
         for rec in records:
             by_org[_require_uuid(rec.organization_id)].append(rec)
@@ -332,10 +418,7 @@ class LedgerStore:
             chained.extend(links)
             rows.extend((org, r.seq, r.record_key, r.occurred_at, r.actor, r.action, r.subject, _payload_text(r.payload),
                          r.prev_hash, r.hash) for r in links)
-        if not chained:
-            return []
-        await conn.execute(_APPEND_AUDIT, *_columns(rows, len(_AUDIT_COLUMNS)), timeout=self._timeout)
-        return chained
+        return chained, rows
 
     # ---------------------------------------------------------------- organisations
 

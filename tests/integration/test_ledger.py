@@ -586,3 +586,43 @@ async def test_review_items_are_queued_in_one_batch_per_tenant_and_once(store: L
     item = await store.get_review(b, "r2")
     assert item is not None and item["suggested_smart_code"] == MEALS and item["status"] == "open"
     assert await store.get_review(a, "r2") is None  # another tenant's item is invisible
+
+
+async def test_short_batches_chain_their_audit_rows_ahead_and_survive_a_moved_head(
+        ledger_url: str, store: LedgerStore, orgs, admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short batch's audit rows are chained on the heads the store last moved and appended by the
+    statement that inserts its entries; a head moved by another writer, an organisation without a
+    remembered head, or an entry already in the ledger each fall back to locking the heads first.
+    Whatever the path, the chains verify and list every posted entry."""
+    a, b = orgs
+    locked: list[list[uuid.UUID]] = []
+    lock_heads = store._lock_heads
+
+    async def counting(conn: asyncpg.Connection, heads_of: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
+        locked.append(list(heads_of))
+        return await lock_heads(conn, heads_of)
+
+    monkeypatch.setattr(store, "_lock_heads", counting)
+    other = await LedgerStore.connect(ledger_url, pool_size=2, timeout_seconds=10)   # a second worker
+    try:
+        assert [r.outcome for r in await store.post_batch([entry(a, "h1")])] == [Outcome.POSTED]
+        assert len(locked) == 1                     # nothing remembered yet
+        assert [r.outcome for r in await store.post_batch([entry(a, "h2"), entry(a, "h3")])] == [Outcome.POSTED] * 2
+        assert len(locked) == 1                     # chained ahead, appended with the entries
+        await other.post_batch([entry(a, "h4")])    # moves a's head behind this store's back
+        assert [r.outcome for r in await store.post_batch([entry(a, "h5")])] == [Outcome.POSTED]
+        assert len(locked) == 1                     # re-chained on the head the statement locked
+        results = await store.post_batch([entry(a, "h5"), entry(a, "h6")])
+        assert [r.outcome for r in results] == [Outcome.DUPLICATE, Outcome.POSTED]
+        assert len(locked) == 2                     # not every entry went in: heads locked on their own
+        await store.post_batch([entry(a, "h7"), entry(b, "h8")])
+        assert len(locked) == 3                     # b's head not remembered
+        await store.post_batch([entry(a, "h9"), entry(b, "h10")])
+        assert len(locked) == 3
+    finally:
+        await other.close()
+    report = await verify_ledger(admin)
+    assert report["ok"], report
+    assert report["entries"] == 10
+    assert report["audit"]["rows"] == 9 and report["audit"]["chain_breaks"] == 0
+    assert report["audit"]["entries_not_in_chain"] == report["audit"]["chain_entries_not_in_ledger"] == 0
