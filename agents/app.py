@@ -52,7 +52,6 @@ def create_app(settings: Settings, *, register_agents: bool = True) -> faust.App
         broker_rebalance_timeout=settings.session_timeout_seconds,
         consumer_auto_offset_reset="earliest",
         **tuning.faust_options(settings),
-        producer_max_request_size=2_000_000,
         consumer_max_fetch_size=16 * 1024 * 1024,
         logging_config=None,
     )

@@ -11,6 +11,13 @@ and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
 * ``producer_linger_ms`` (0): how long the producer waits to fill a record batch. The worker already
   produces a batch's messages together (``agents/outbox.py``), so waiting adds latency and saves
   nothing.
+* ``producer_batch_bytes`` (512 KiB): the largest record batch the worker writes to one partition
+  (Faust's default is 16 KiB). A batch's outputs go to each partition as record batches of at most
+  this size, one after the other: the producer starts a partition's next record batch only once the
+  previous one has been sent, and sends one request at a time to a broker, so a 1,000-event batch's
+  outputs (a few MB) in 16 KiB pieces took a dozen round trips one after the other. Keep it below the
+  broker's and topics' ``message.max.bytes`` (1 MiB by default). The request cap
+  (``PRODUCER_REQUEST_BYTES``) lets a whole batch's outputs go in one or two requests.
 * ``producer_compression`` (none): lz4 makes the produced batches about four times smaller, but on
   one machine the bytes are cheap and the compression is not, so the default leaves them as they
   are; across a network to a managed cluster, lz4 or zstd is usually worth it.
@@ -39,6 +46,10 @@ from typing import Any
 
 from pipeline.config import Settings
 
+#: the producer's cap on one request (Faust's default is 1 MB); brokers accept 100 MiB by default
+#: (``socket.request.max.bytes``)
+PRODUCER_REQUEST_BYTES = 8 * 1024 * 1024
+
 _fetch_max_wait_ms: int | None = None  # set by ``apply``; None: Faust's own value
 
 #: upstream code this module and ``agents/source.py`` replace or copy (checked like agents/patches.py's,
@@ -57,6 +68,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return {
         "broker_commit_interval": settings.commit_interval_seconds,
         "producer_linger": settings.producer_linger_ms / 1000.0,
+        "producer_max_batch_size": settings.producer_batch_bytes,
+        "producer_max_request_size": max(PRODUCER_REQUEST_BYTES, 2 * settings.producer_batch_bytes),
         "stream_wait_empty": False,
         "producer_compression_type": None if settings.producer_compression == "none" else settings.producer_compression,
     }

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
                                          description="longest a worker's fetch waits on the broker for new records")
     producer_linger_ms: float = Field(default=0.0, ge=0, le=100,
                                       description="how long the worker's producer waits to fill a record batch")
+    producer_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=16 * 1024 * 1024,
+                                      description="largest record batch a worker produces to one partition")
     producer_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
         default="none", description="compression of the record batches a worker produces")
     event_loop: Literal["asyncio", "uvloop"] = Field(

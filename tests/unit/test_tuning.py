@@ -20,6 +20,12 @@ def test_latency_settings_reach_faust() -> None:
     options = tuning.faust_options(Settings(producer_linger_ms=2, commit_interval_seconds=0.5))
     assert options["producer_linger"] == 0.002 and options["broker_commit_interval"] == 0.5
     assert options["producer_compression_type"] is None
+    assert options["producer_max_batch_size"] == 512 * 1024   # not Faust's 16 KiB: see agents/tuning.py
+    assert options["producer_max_request_size"] >= 2 * options["producer_max_batch_size"]
+    big = tuning.faust_options(Settings(producer_batch_bytes=8 * 1024 * 1024))
+    assert big["producer_max_request_size"] == 16 * 1024 * 1024
+    with pytest.raises(ValueError):
+        Settings(producer_batch_bytes=1024)
 
 
 async def test_compressed_batches_are_what_aiokafka_can_write() -> None:
