@@ -626,3 +626,32 @@ async def test_short_batches_chain_their_audit_rows_ahead_and_survive_a_moved_he
     assert report["entries"] == 10
     assert report["audit"]["rows"] == 9 and report["audit"]["chain_breaks"] == 0
     assert report["audit"]["entries_not_in_chain"] == report["audit"]["chain_entries_not_in_ledger"] == 0
+
+
+@pytest.mark.parametrize("batch", [1, 150])   # a short batch (audit rows chained ahead) and a long one
+async def test_staged_rows_read_back_exactly(store: LedgerStore, orgs, admin, batch: int) -> None:
+    """Entries and lines travel to PostgreSQL as JSON rows: every value must read back as it was
+    (exact decimals of any scale, microseconds and offsets, quotes, backslashes, newlines, non-ASCII
+    text, absent values)."""
+    from datetime import timedelta, timezone
+
+    a, _ = orgs
+    when = datetime(2024, 3, 5, 23, 59, 58, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    text = 'Café "Ñoño" \\ back\\slash\nnew line \u2014 \U0001F600 \'quoted\''
+    entries = [JournalEntry(a, f"x{i}", MEALS, when, "USD",
+                            (JournalLine("6500", "DR", Decimal("1234567.890123456789"), "USD", MEALS, description=text),
+                             JournalLine("1010", "CR", Decimal("1234567.890123456789"), "USD", MEALS)),
+                            "bank_feed", description=text, counterparty=None, reference=None)
+               for i in range(batch)]
+    assert {r.outcome for r in await store.post_batch(entries)} == {Outcome.POSTED}
+    head = await admin.fetchrow("SELECT * FROM universal_transactions WHERE event_id = 'x0'")
+    assert head["total_amount"] == Decimal("1234567.890123456789")
+    assert head["occurred_at"] == when and head["transaction_date"] == when.date()   # the event's own day
+    assert head["posting_period"] == "2024-03" and head["reference"] is None and head["counterparty"] is None
+    lines = await admin.fetch("SELECT * FROM universal_transaction_lines WHERE transaction_id = $1 ORDER BY line_number",
+                              head["id"])
+    assert [(ln["line_number"], ln["side"], ln["amount"]) for ln in lines] == [
+        (1, "DR", Decimal("1234567.890123456789")), (2, "CR", Decimal("1234567.890123456789"))]
+    assert head["description"] == text and lines[0]["description"] == text and lines[1]["description"] is None
+    assert await admin.fetchval("SELECT count(*) FROM universal_transactions") == batch
+    assert (await verify_ledger(admin))["ok"]
