@@ -17,6 +17,7 @@ from agents.admission import Verdict, admit_new
 from agents.failure import Letter, isolate
 from agents.handlers import Context
 from agents.profile import hop
+from agents.tuning import chunks
 from pipeline.domain.outcomes import Outcome, Reason
 from pipeline.envelopes import (
     AnyEnvelope,
@@ -94,7 +95,9 @@ class Events:
         staged.out.merge(adm)
         if admitted:
             with hop(stage, "classify"):
-                staged.merge(await isolate("classify", admitted, self.classify, item_letter))
+                for chunk in chunks(admitted):   # the event loop runs between chunks: see agents/tuning.py
+                    await asyncio.sleep(0)
+                    staged.merge(await isolate("classify", chunk, self.classify, item_letter))
         return self.start_early(stage, staged)
 
     async def admit(self, items: list[InlineItem]) -> tuple[list[Admitted], BatchResult]:

@@ -5,10 +5,13 @@ repartition for keys that already match."""
 
 from __future__ import annotations
 
+import asyncio
+
 from agents.failure import isolate, record_letter
 from agents.handlers import Context
 from agents.handlers.events import Events, Pending
 from agents.publish import org_partition
+from agents.tuning import chunks
 from pipeline.envelopes import Record
 from pipeline.flow import Staged, validate_batch
 
@@ -32,6 +35,9 @@ class Raw:
         return Staged(out, work)
 
     async def process(self, records: list[Record]) -> Pending:
-        staged = await isolate("validate", records, self.validate, record_letter)
+        staged = Staged()
+        for chunk in chunks(records):   # the event loop runs between chunks: see agents/tuning.py
+            staged.merge(await isolate("validate", chunk, self.validate, record_letter))
+            await asyncio.sleep(0)
         inline, staged.work.inline = staged.work.inline, []
         return await self.events.admit_classify(self.name, inline, staged)

@@ -76,3 +76,12 @@ def test_the_worker_runs_on_the_event_loop_it_is_given() -> None:
         asyncio.set_event_loop_policy(None)
     with pytest.raises(ValueError):
         Settings(event_loop="trio")
+
+
+def test_chunks_keep_every_item_in_order_and_a_short_batch_whole() -> None:
+    items = list(range(1001))
+    parts = list(tuning.chunks(items, 250))
+    assert [len(p) for p in parts] == [250, 250, 250, 250, 1]
+    assert [x for p in parts for x in p] == items
+    short = list(range(250))
+    assert list(tuning.chunks(short, 250)) == [short] and list(tuning.chunks([], 250)) == [[]]
