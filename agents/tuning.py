@@ -39,6 +39,12 @@ and aiokafka take. Measured effects are in BENCHMARKS.md ("Latency").
   many records, and the event loop runs between chunks. They are pure CPU; run whole on a batch of
   1,000 they held the loop for a quarter of a second, and the earlier batch's database transaction,
   which needs the loop to read each answer, stalled that long at each of its round trips.
+* ``GC_THRESHOLDS`` ((50000, 20, 100), a constant): the worker's cyclic garbage collector runs its
+  youngest generation after 50,000 net allocations instead of Python's 700 (``agents/worker.py``,
+  after freezing what start-up built). A batch allocates hundreds of thousands of short-lived
+  objects, nearly all freed by reference counting; collecting every 700 of them cost about a tenth of
+  the CPU of validation and classification (``benchmarks/hotpath_bench.py``). What cycles there are
+  wait a little longer: tens of thousands of small objects at most.
 * ``audit_linger_ms`` (250): the audit agent's batches stay open this long. Nobody waits for an
   audit record, and each batch is one transaction holding its organisations' chain heads, which the
   posting transactions need too: fewer, larger appends leave them free more often.
@@ -69,6 +75,7 @@ UPSTREAM = {
 
 
 PROCESS_CHUNK = 250
+GC_THRESHOLDS = (50_000, 20, 100)
 
 T = TypeVar("T")
 

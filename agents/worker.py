@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from agents import tuning
 from pipeline.brokers import check_connection, ensure_topics
 from pipeline.config import Settings, SettingsError
 
@@ -83,6 +84,7 @@ def run_worker(settings: Settings) -> None:
     # of the cyclic collector's reach, so collections during batches scan only what batches allocate
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*tuning.GC_THRESHOLDS)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False,
                     override_logging=False)
     worker.spinner = None  # a terminal spinner writes cursor escapes into the log (logging is ours: logs.configure)

@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from agents.tuning import GC_THRESHOLDS  # noqa: E402
 from pipeline.devtools.sample import sample_events  # noqa: E402
 from pipeline.envelopes import Record, dumps, entry_to_json, posted_message  # noqa: E402
 from pipeline.flow import ClassifyContext, audit_record, calibrated_catalog, classify_batch, validate_batch  # noqa: E402
@@ -46,6 +47,7 @@ def run(events: int, batch: int) -> tuple[dict[str, float], str]:
     ctx = ClassifyContext(classifier=classifier, catalog=calibrated_catalog(classifier))
     gc.collect()
     gc.freeze()  # as the worker does once it has loaded (agents/worker.py): collections scan only batches
+    gc.set_threshold(*GC_THRESHOLDS)  # and with the worker's collection thresholds (agents/tuning.py)
     raws = list(sample_events(events, seed=11))
     batches = [[Record("hera.transactions.raw", 0, off, None, raw, 1_764_000_000_000 + off)
                 for off, raw in enumerate(raws[i:i + batch], start=i)] for i in range(0, len(raws), batch)]
