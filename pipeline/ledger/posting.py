@@ -197,6 +197,12 @@ def plan_batch(entries: Sequence[JournalEntry], charts: Mapping[uuid.UUID, Mappi
     return Plan(results, pending, entry_ids, orgs, rejected, dup_of)
 
 
+def posted_result(entry: JournalEntry, entry_id: uuid.UUID | None, org_text: str) -> PostResult:
+    """The result of an entry the insert created: ``finish``'s, and the one the store's audit rows
+    chained ahead of the insert assume (``LedgerStore._chain_ahead``)."""
+    return PostResult(entry.event_id, org_text, Outcome.POSTED, str(entry_id))
+
+
 def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID],
            existing: Mapping[tuple[uuid.UUID, str], uuid.UUID]) -> list[PostResult]:
     """Results in input order, given the ids the insert created and the entries already stored."""
@@ -206,7 +212,7 @@ def finish(plan: Plan, entries: Sequence[JournalEntry], inserted: set[uuid.UUID]
         entry, entry_id, org = entries[i], plan.entry_ids[i], plan.orgs[i]
         org_str = org_text.get(org) or org_text.setdefault(org, str(org))
         if entry_id in inserted:
-            out[i] = PostResult(entry.event_id, org_str, Outcome.POSTED, str(entry_id))
+            out[i] = posted_result(entry, entry_id, org_str)
         else:
             prior = existing.get((org, entry.event_id), entry_id) if org is not None else entry_id
             out[i] = PostResult(entry.event_id, org_str, Outcome.DUPLICATE, str(prior))

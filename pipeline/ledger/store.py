@@ -61,6 +61,7 @@ from pipeline.ledger.posting import (
     line_rows,
     numeric_text,
     plan_batch,
+    posted_result,
 )
 from pipeline.ledger.tenancy import acting_transaction, org_uuid
 from pipeline.observability import metrics
@@ -86,8 +87,9 @@ SESSION_SETTINGS = {"random_page_cost": "1.1"}
 # A batch's rows travel in the INSERT itself, one round trip per table (a COPY into a staging table
 # is two, plus the INSERT that moves the rows). Entries and lines go as one JSON array of rows each
 # (``_json_rows``, expanded by ``_staged``); audit rows, a handful per batch, as one array per column
-# (``_columns``, the arguments of the append functions). For the thousands of values of a large batch, asyncpg's array encoding costs the
-# worker about ten times the CPU of orjson's JSON, and PostgreSQL reads the JSON no slower.
+# (``_columns``, the arguments of the append functions). For the thousands of values of a large
+# batch, asyncpg's array encoding costs the worker about ten times the CPU of orjson's JSON, and
+# PostgreSQL reads the JSON no slower.
 _ENTRY_TYPES = ("integer", "uuid", "uuid", "text", "text", "date", "text", "timestamptz", "text", "text", "text",
                 "text", "text", "text", "text", "jsonb", "text")
 _LINE_TYPES = ("uuid", "smallint", "uuid", "uuid", "text", "text", "text", "text", "text", "text")
@@ -330,8 +332,8 @@ class LedgerStore:
         if not orgs or len(heads) < len(orgs):
             return None
         now = self._clock()   # one posting time for the batch: its entries commit together
-        records = _posted_records([(entries[i], PostResult(entries[i].event_id, str(plan.orgs[i]), Outcome.POSTED,
-                                                           str(plan.entry_ids[i]))) for i in plan.pending], now)
+        records = _posted_records([(entries[i], posted_result(entries[i], plan.entry_ids[i], str(plan.orgs[i])))
+                                   for i in plan.pending], now)
         links, rows = self._chain(records, heads)
         return _Ahead(orgs, heads, records, links, rows)
 
