@@ -204,9 +204,11 @@ def join_seconds(workers: int) -> float:
     return WORKER_JOIN_SECONDS + WORKER_JOIN_EXTRA_SECONDS * (workers - 1)
 
 
-async def warm_up(settings: Settings, producer: Any, tracker: Any, workers: int) -> int:
+async def warm_up(settings: Settings, producer: Any, tracker: Any, workers: int, orgs: list[str]) -> int:
     """Wait until the workers have joined and handle events on every partition, so that the offered
-    load measures processing, not start-up: a few events of other organisations, until all are
+    load measures processing, not start-up: a few events of other organisations (every partition gets
+    some), and one of each organisation of the run (``orgs``: its first event registers it, seeds its
+    chart and creates its keys, a cost paid once per organisation, not per event), until all are
     accounted for. Returns how many."""
     from pipeline.devtools.live import org_key
     from pipeline.devtools.sample import sample_events, sample_orgs
@@ -214,6 +216,7 @@ async def warm_up(settings: Settings, producer: Any, tracker: Any, workers: int)
     await asyncio.sleep(join_seconds(workers) / 2)
     events = list(sample_events(WARM_UP_EVENTS, seed=WARM_UP_SEED, bad_share=0.0,
                                  orgs=sample_orgs(WARM_UP_EVENTS, WARM_UP_SEED)))
+    events += list(sample_events(len(orgs), seed=WARM_UP_SEED + 1, bad_share=0.0, orgs=orgs))
     await asyncio.gather(*[await producer.send(settings.topic("raw"), e, key=org_key(e)) for e in events])
     deadline = time.monotonic() + WARM_UP_SECONDS_MAX
     while len(tracker.accounted) < len(events) and time.monotonic() < deadline:
@@ -238,6 +241,21 @@ async def offer(producer: Any, topic: str, events: list[bytes], keys: list[bytes
         if on_sent is not None and i % 64 == 0:
             on_sent(i + 1)
     return futures
+
+
+def run_orgs(events: list[bytes]) -> list[str]:
+    """The organisations of ``events``, in order of first appearance (unparseable events skipped)."""
+    import orjson
+
+    seen: dict[str, None] = {}
+    for value in events:
+        try:
+            org = orjson.loads(value).get("organization_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(org, str):
+            seen.setdefault(org)
+    return list(seen)
 
 
 def _producer(settings: Settings) -> Any:
@@ -319,7 +337,7 @@ async def _drive_open_loop(settings: Settings, events: list[bytes], keys: list[b
     await tracker.start()
     producer = _producer(settings)
     await producer.start()
-    warm = await warm_up(settings, producer, tracker, workers)
+    warm = await warm_up(settings, producer, tracker, workers, run_orgs(events))
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), transient=True)
     try:
