@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     embedded_kafka_port: int | None = None
     embedded_pg_port: int | None = None
     log_level: str = "info"
-    # --- issue 10: Kafka connections, security and topics (docs/operations.md)
+    # --- issue 10: Kafka connections, security and topics (docs/kafka.md)
     embedded_kafka_controller_port: int | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -90,6 +90,9 @@ class Settings(BaseSettings):
                                      description="batches between take and release per agent (overlap of writes)")
     batch_in_flight_backlog_max: int = Field(
         default=2, ge=1, le=8, description="the same under backlog (batches of at least half HERA_BATCH_SIZE_MAX)")
+    table_standby_replicas: int = Field(default=0, ge=0, le=8,
+                                        description="standby copies of each admission-table partition on other "
+                                                    "workers (faster failover, more CPU per worker)")
     audit_linger_ms: int = Field(default=250, ge=0, le=10_000,
                                  description="how long the audit agent keeps a batch open (fewer, larger chain appends)")
     profile_file: Path | None = Field(default=None, description="where a worker writes its per-hop time on exit")

@@ -1,7 +1,7 @@
 """A secured cluster: the embedded broker with a SASL/SCRAM-SHA-512 listener and ACLs (deny by default).
 
 The pipeline's user ``hera`` may use only topics and consumer groups under its prefix (the grants an
-operator gives it on a managed cluster: docs/operations.md). The pipeline must work end to end with
+operator gives it on a managed cluster: docs/kafka.md). The pipeline must work end to end with
 the right credentials, refuse to start with one clear line on wrong ones, and another user without
 grants must be denied the posted entries.
 """

@@ -26,6 +26,10 @@ def test_latency_settings_reach_faust() -> None:
     assert big["producer_max_request_size"] == 16 * 1024 * 1024
     with pytest.raises(ValueError):
         Settings(producer_batch_bytes=1024)
+    assert options["table_standby_replicas"] == 0   # not Faust's 1: see agents/tuning.py
+    assert tuning.faust_options(Settings(table_standby_replicas=1))["table_standby_replicas"] == 1
+    with pytest.raises(ValueError):
+        Settings(table_standby_replicas=-1)
 
 
 async def test_compressed_batches_are_what_aiokafka_can_write() -> None:
